@@ -1,0 +1,150 @@
+/* auth.c - the shared secret, the keys derived from it, and MACs.
+ *
+ * A key file holds 32 random bytes as 64 hex digits.  From that secret we
+ * derive, with libsodium's KDF, a MAC key (keyed BLAKE2b-256: 4x cheaper than
+ * HMAC-SHA512-256 on small messages, which matters when tasks are tiny) and a
+ * public key id that goes into every envelope, so a worker with the wrong
+ * key can say so precisely instead of "bad MAC".  The secret itself is wiped
+ * as soon as the derived keys exist, and never logged. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#define KDF_CTX "redcoll1" /* crypto_kdf_CONTEXTBYTES == 8 */
+
+rc_status rc_keys_derive(rc_keys *k, const unsigned char secret[RC_KEYBYTES])
+{
+    unsigned char id[crypto_kdf_KEYBYTES];
+    if (crypto_kdf_derive_from_key(k->mac, sizeof k->mac, 1, KDF_CTX, secret) != 0 ||
+        crypto_kdf_derive_from_key(id, sizeof id, 2, KDF_CTX, secret) != 0)
+        return RC_EKEY;
+    k->keyid = (uint32_t)id[0] | (uint32_t)id[1] << 8 | (uint32_t)id[2] << 16 | (uint32_t)id[3] << 24;
+    sodium_memzero(id, sizeof id);
+    k->set = 1;
+    return RC_OK;
+}
+
+void rc_mac(const rc_keys *k, const char *queue, const unsigned char *msg, size_t len,
+            unsigned char out[RC_MAC_BYTES])
+{
+    crypto_generichash_state st;
+    size_t ql = strlen(queue);
+    unsigned char qlen[2] = {(unsigned char)ql, (unsigned char)(ql >> 8)};
+    crypto_generichash_init(&st, k->mac, sizeof k->mac, RC_MAC_BYTES);
+    crypto_generichash_update(&st, (const unsigned char *)"redcoll/1", 9);
+    crypto_generichash_update(&st, qlen, 2);
+    crypto_generichash_update(&st, (const unsigned char *)queue, ql);
+    crypto_generichash_update(&st, msg, len);
+    crypto_generichash_final(&st, out, RC_MAC_BYTES);
+    sodium_memzero(&st, sizeof st);
+}
+
+rc_status rc_random_u64(uint64_t *out)
+{
+    randombytes_buf(out, sizeof *out);
+    return RC_OK;
+}
+
+rc_status rc_key_read_file(const char *path, unsigned char secret[RC_KEYBYTES],
+                           char *why, size_t whylen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        snprintf(why, whylen, "cannot open key file %s: %s", path, strerror(errno));
+        return RC_EKEY;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        snprintf(why, whylen, "key file %s is not a regular file", path);
+        close(fd);
+        return RC_EKEY;
+    }
+    if (sb.st_mode & 077) {
+        snprintf(why, whylen, "key file %s has mode %03o: others can read it; run chmod 600 %s",
+                 path, (unsigned)(sb.st_mode & 0777), path);
+        close(fd);
+        return RC_EKEY;
+    }
+    if (sb.st_uid != geteuid()) {
+        snprintf(why, whylen, "key file %s is owned by uid %u, not by this user (uid %u)", path,
+                 (unsigned)sb.st_uid, (unsigned)geteuid());
+        close(fd);
+        return RC_EKEY;
+    }
+    char text[RC_KEYBYTES * 2 + 8];
+    ssize_t n = read(fd, text, sizeof text);
+    close(fd);
+    if (n < 0) {
+        snprintf(why, whylen, "cannot read key file %s: %s", path, strerror(errno));
+        return RC_EKEY;
+    }
+    size_t len = (size_t)n;
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+        len--;
+    size_t bin_len = 0;
+    if (len != RC_KEYBYTES * 2 ||
+        sodium_hex2bin(secret, RC_KEYBYTES, text, len, NULL, &bin_len, NULL) != 0 ||
+        bin_len != RC_KEYBYTES) {
+        sodium_memzero(text, sizeof text);
+        snprintf(why, whylen, "key file %s must hold exactly %u hex digits (make one with `redcoll keygen`)",
+                 path, RC_KEYBYTES * 2);
+        return RC_EKEY;
+    }
+    sodium_memzero(text, sizeof text);
+    return RC_OK;
+}
+
+rc_status rc_keygen_file(const char *path, char *msg, size_t msglen)
+{
+    char dummy[1];
+    if (!msg) {
+        msg = dummy;
+        msglen = sizeof dummy;
+    }
+    if (!path || !*path) {
+        snprintf(msg, msglen, "no key file path given");
+        return RC_EINVAL;
+    }
+    if (sodium_init() < 0) {
+        snprintf(msg, msglen, "libsodium failed to initialise");
+        return RC_EIO;
+    }
+    unsigned char key[RC_KEYBYTES];
+    char hex[RC_KEYBYTES * 2 + 2];
+    randombytes_buf(key, sizeof key);
+    sodium_bin2hex(hex, sizeof hex, key, sizeof key);
+    sodium_memzero(key, sizeof key);
+    size_t len = strlen(hex);
+    hex[len++] = '\n';
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(msg, msglen, "cannot create key file %s: %s%s", path, strerror(e),
+                 e == EEXIST ? " (refusing to overwrite an existing key)" : "");
+        sodium_memzero(hex, sizeof hex);
+        return RC_EIO;
+    }
+    /* O_CREAT's mode is filtered by the umask; make sure it is exactly 0600 */
+    if (fchmod(fd, 0600) != 0 || write(fd, hex, len) != (ssize_t)len || fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(path);
+        sodium_memzero(hex, sizeof hex);
+        snprintf(msg, msglen, "cannot write key file %s: %s", path, strerror(e));
+        return RC_EIO;
+    }
+    sodium_memzero(hex, sizeof hex);
+    if (close(fd) != 0) {
+        snprintf(msg, msglen, "cannot write key file %s: %s", path, strerror(errno));
+        unlink(path);
+        return RC_EIO;
+    }
+    snprintf(msg, msglen, "wrote %s", path);
+    return RC_OK;
+}

@@ -1,0 +1,317 @@
+/* conn.c - one hiredis connection with connect and command timeouts, AUTH,
+ * SELECT and transparent reconnection.
+ *
+ * Written against the API common to hiredis 0.14 (Debian 12) and 1.x:
+ * redisConnect*WithTimeout, redisSetTimeout, redisCommandArgv and the
+ * append/get pair for pipelining.  A connection whose socket failed is
+ * useless in hiredis (the context keeps its error), so on any I/O error the
+ * context is freed and the next command reconnects; callers decide how long
+ * to keep retrying.  Every command has a timeout, so a dead peer never blocks
+ * a worker or master forever. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Copy s[0..n) into out, undoing %XX escapes (passwords may need them). */
+static int pct_decode(const char *s, size_t n, char *out, size_t outlen)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '%') {
+            if (i + 2 >= n) return -1;
+            int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
+            if (h < 0 || l < 0) return -1;
+            c = h * 16 + l;
+            i += 2;
+        }
+        if (o + 1 >= outlen) return -1;
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+static int parse_uint(const char *s, size_t n, long max, long *out)
+{
+    if (n == 0 || n > 10) return -1;
+    long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    if (v > max) return -1;
+    *out = v;
+    return 0;
+}
+
+rc_status rc_url_parse(const char *s, rc_url *u, char *why, size_t whylen)
+{
+    memset(u, 0, sizeof *u);
+    u->port = 6379;
+    if (!s || !*s) {
+        snprintf(why, whylen, "empty Redis URL");
+        return RC_EINVAL;
+    }
+    if (strncmp(s, "unix://", 7) == 0) {
+        const char *p = s + 7, *q = strchr(p, '?');
+        size_t n = q ? (size_t)(q - p) : strlen(p);
+        if (n == 0 || p[0] != '/' || n >= sizeof u->path) {
+            snprintf(why, whylen, "bad unix socket URL '%s': expected unix:///absolute/path[?db=N]", s);
+            return RC_EINVAL;
+        }
+        memcpy(u->path, p, n);
+        u->is_unix = 1;
+        if (q) {
+            long db;
+            if (strncmp(q, "?db=", 4) != 0 || parse_uint(q + 4, strlen(q + 4), 1000000, &db) != 0) {
+                snprintf(why, whylen, "bad unix socket URL '%s': only ?db=N is understood", s);
+                return RC_EINVAL;
+            }
+            u->db = (int)db;
+        }
+        return RC_OK;
+    }
+    if (strncmp(s, "redis://", 8) != 0) {
+        snprintf(why, whylen, "bad Redis URL '%s': expected redis://[user:pass@]host[:port][/db] or unix:///path", s);
+        return RC_EINVAL;
+    }
+    const char *p = s + 8;
+    const char *end = p + strlen(p);
+    const char *slash = strchr(p, '/');
+    const char *hostend = slash ? slash : end;
+    const char *at = NULL;
+    for (const char *x = p; x < hostend; x++)
+        if (*x == '@') at = x;
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        const char *uend = colon ? colon : at;
+        if (pct_decode(p, (size_t)(uend - p), u->user, sizeof u->user) != 0 ||
+            (colon && pct_decode(colon + 1, (size_t)(at - colon - 1), u->pass, sizeof u->pass) != 0)) {
+            snprintf(why, whylen, "bad credentials in Redis URL (too long or bad %%-escape)");
+            return RC_EINVAL;
+        }
+        if (!colon) { /* redis://password@host is the common short form */
+            memcpy(u->pass, u->user, sizeof u->pass < sizeof u->user ? sizeof u->pass : sizeof u->user);
+            u->user[0] = '\0';
+        }
+        p = at + 1;
+    }
+    const char *hs = p, *he, *portp = NULL;
+    if (*p == '[') { /* [ipv6]:port */
+        const char *rb = memchr(p, ']', (size_t)(hostend - p));
+        if (!rb) {
+            snprintf(why, whylen, "bad Redis URL: unterminated '[' in host");
+            return RC_EINVAL;
+        }
+        hs = p + 1;
+        he = rb;
+        if (rb + 1 < hostend) {
+            if (rb[1] != ':') {
+                snprintf(why, whylen, "bad Redis URL: junk after ']'");
+                return RC_EINVAL;
+            }
+            portp = rb + 2;
+        }
+    } else {
+        const char *colon = memchr(p, ':', (size_t)(hostend - p));
+        he = colon ? colon : hostend;
+        if (colon) portp = colon + 1;
+    }
+    if (he == hs || (size_t)(he - hs) >= sizeof u->host) {
+        snprintf(why, whylen, "bad Redis URL '%s': missing or too long host", s);
+        return RC_EINVAL;
+    }
+    memcpy(u->host, hs, (size_t)(he - hs));
+    if (portp) {
+        long port;
+        if (parse_uint(portp, (size_t)(hostend - portp), 65535, &port) != 0 || port == 0) {
+            snprintf(why, whylen, "bad port in Redis URL '%s'", s);
+            return RC_EINVAL;
+        }
+        u->port = (int)port;
+    }
+    if (slash && slash + 1 < end) {
+        long db;
+        if (parse_uint(slash + 1, (size_t)(end - slash - 1), 1000000, &db) != 0) {
+            snprintf(why, whylen, "bad database number in Redis URL '%s'", s);
+            return RC_EINVAL;
+        }
+        u->db = (int)db;
+    }
+    return RC_OK;
+}
+
+static struct timeval tv_ms(long long ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    return tv;
+}
+
+void rc_conn_drop(rc_conn *c)
+{
+    if (c->c) {
+        redisFree(c->c);
+        c->c = NULL;
+    }
+}
+
+static rc_status conn_open(rc_conn *c)
+{
+    rc_conn_drop(c);
+    redisContext *rc = c->url.is_unix ? redisConnectUnixWithTimeout(c->url.path, tv_ms(c->connect_ms))
+                                      : redisConnectWithTimeout(c->url.host, c->url.port, tv_ms(c->connect_ms));
+    if (!rc) {
+        snprintf(c->err, sizeof c->err, "cannot allocate a Redis context");
+        return RC_ENOMEM;
+    }
+    if (rc->err) {
+        if (c->url.is_unix)
+            snprintf(c->err, sizeof c->err, "cannot connect to Redis at unix:%s: %s", c->url.path, rc->errstr);
+        else
+            snprintf(c->err, sizeof c->err, "cannot connect to Redis at %s:%d: %s", c->url.host, c->url.port, rc->errstr);
+        redisFree(rc);
+        return RC_EREDIS;
+    }
+    if (redisSetTimeout(rc, tv_ms(c->command_ms)) != REDIS_OK) {
+        snprintf(c->err, sizeof c->err, "cannot set Redis command timeout");
+        redisFree(rc);
+        return RC_EREDIS;
+    }
+    c->c = rc;
+    redisReply *r = NULL;
+    if (c->url.pass[0]) {
+        if (c->url.user[0])
+            r = redisCommand(rc, "AUTH %s %s", c->url.user, c->url.pass);
+        else
+            r = redisCommand(rc, "AUTH %s", c->url.pass);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            snprintf(c->err, sizeof c->err, "Redis refused the credentials%s%s: %s",
+                     c->url.user[0] ? " of user " : "", c->url.user,
+                     r ? r->str : rc->errstr);
+            if (r) freeReplyObject(r);
+            rc_conn_drop(c);
+            return RC_EREDIS;
+        }
+        freeReplyObject(r);
+    }
+    if (c->url.db) {
+        r = redisCommand(rc, "SELECT %d", c->url.db);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            snprintf(c->err, sizeof c->err, "cannot select Redis database %d: %s", c->url.db,
+                     r ? r->str : rc->errstr);
+            if (r) freeReplyObject(r);
+            rc_conn_drop(c);
+            return RC_EREDIS;
+        }
+        freeReplyObject(r);
+    }
+    return RC_OK;
+}
+
+rc_conn *rc_conn_new(const rc_url *url, long long connect_ms, long long command_ms)
+{
+    rc_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->url = *url;
+    c->connect_ms = connect_ms;
+    c->command_ms = command_ms;
+    return c;
+}
+
+void rc_conn_free(rc_conn *c)
+{
+    if (!c)
+        return;
+    rc_conn_drop(c);
+    free(c);
+}
+
+rc_status rc_conn_ensure(rc_conn *c)
+{
+    if (c->c && !c->c->err)
+        return RC_OK;
+    return conn_open(c);
+}
+
+static rc_status io_failed(rc_conn *c)
+{
+    snprintf(c->err, sizeof c->err, "Redis connection failed: %s",
+             c->c && c->c->errstr[0] ? c->c->errstr : "connection lost");
+    rc_conn_drop(c);
+    return RC_EREDIS;
+}
+
+static rc_status check_reply(rc_conn *c, redisReply *r)
+{
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(c->err, sizeof c->err, "Redis error: %.*s", (int)r->len, r->str);
+        return RC_EREDIS;
+    }
+    return RC_OK;
+}
+
+rc_status rc_conn_cmd(rc_conn *c, redisReply **reply, int argc, const char **argv,
+                      const size_t *lens)
+{
+    *reply = NULL;
+    rc_status st = rc_conn_ensure(c);
+    if (st != RC_OK)
+        return st;
+    redisReply *r = redisCommandArgv(c->c, argc, argv, lens);
+    if (!r)
+        return io_failed(c);
+    *reply = r;
+    return check_reply(c, r);
+}
+
+rc_status rc_conn_cmdf(rc_conn *c, redisReply **reply, const char *fmt, ...)
+{
+    *reply = NULL;
+    rc_status st = rc_conn_ensure(c);
+    if (st != RC_OK)
+        return st;
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c->c, fmt, ap);
+    va_end(ap);
+    if (!r)
+        return io_failed(c);
+    *reply = r;
+    return check_reply(c, r);
+}
+
+rc_status rc_conn_append(rc_conn *c, int argc, const char **argv, const size_t *lens)
+{
+    rc_status st = rc_conn_ensure(c);
+    if (st != RC_OK)
+        return st;
+    if (redisAppendCommandArgv(c->c, argc, argv, lens) != REDIS_OK) {
+        snprintf(c->err, sizeof c->err, "out of memory queueing a Redis command");
+        return RC_ENOMEM;
+    }
+    return RC_OK;
+}
+
+rc_status rc_conn_get(rc_conn *c, redisReply **reply)
+{
+    *reply = NULL;
+    if (!c->c)
+        return io_failed(c);
+    void *r = NULL;
+    if (redisGetReply(c->c, &r) != REDIS_OK || !r)
+        return io_failed(c);
+    *reply = r;
+    return check_reply(c, r);
+}

@@ -1,0 +1,239 @@
+/* ctx.c - the context handle: options, key, kernel registry, connection.
+ *
+ * Options are set through two typed setters keyed by an enum (the curl
+ * pattern), so new options never change the ABI.  Defaults favour recovery
+ * within seconds: a 5 s lease renewed four times per lease. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+rc_ctx *rc_ctx_create(void)
+{
+    if (sodium_init() < 0)
+        return NULL;
+    rc_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return NULL;
+    ctx->queue = strdup("redcoll");
+    if (!ctx->queue) {
+        free(ctx);
+        return NULL;
+    }
+    ctx->lease_ms = 5000;
+    ctx->heartbeat_ms = 0; /* 0: lease/4 */
+    ctx->connect_ms = 5000;
+    ctx->command_ms = 10000;
+    ctx->linger_ms = 0;
+    ctx->job_timeout_ms = 0;
+    ctx->poll_ms = 200;
+    ctx->threads = 1;
+    ctx->log_level = RC_LOG_WARN;
+    ctx->max_republish = 10;
+    if (gethostname(ctx->host, sizeof ctx->host) != 0)
+        strcpy(ctx->host, "unknown");
+    ctx->host[sizeof ctx->host - 1] = '\0';
+    return ctx;
+}
+
+void rc_ctx_destroy(rc_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    rc_conn_free(ctx->conn);
+    free(ctx->url);
+    free(ctx->queue);
+    free(ctx->kernels);
+    sodium_memzero(&ctx->keys, sizeof ctx->keys);
+    free(ctx);
+}
+
+rc_status rc_ctx_set_str(rc_ctx *ctx, rc_option opt, const char *value)
+{
+    if (!ctx)
+        return RC_EINVAL;
+    rc_clearerr(ctx);
+    char why[256];
+    switch (opt) {
+    case RC_OPT_URL: {
+        rc_url u;
+        if (rc_url_parse(value, &u, why, sizeof why) != RC_OK)
+            return rc_seterr(ctx, RC_EINVAL, "%s", why);
+        char *dup = strdup(value);
+        if (!dup)
+            return rc_seterr(ctx, RC_ENOMEM, "out of memory");
+        free(ctx->url);
+        ctx->url = dup;
+        rc_conn_free(ctx->conn);
+        ctx->conn = NULL;
+        return RC_OK;
+    }
+    case RC_OPT_QUEUE: {
+        if (rc_queue_name_check(value, why, sizeof why) != RC_OK)
+            return rc_seterr(ctx, RC_EINVAL, "%s", why);
+        char *dup = strdup(value);
+        if (!dup)
+            return rc_seterr(ctx, RC_ENOMEM, "out of memory");
+        free(ctx->queue);
+        ctx->queue = dup;
+        return RC_OK;
+    }
+    case RC_OPT_KEY_FILE:
+        return rc_ctx_load_key(ctx, value);
+    default:
+        return rc_seterr(ctx, RC_EINVAL, "option %d does not take a string", (int)opt);
+    }
+}
+
+rc_status rc_ctx_set_int(rc_ctx *ctx, rc_option opt, long long v)
+{
+    if (!ctx)
+        return RC_EINVAL;
+    rc_clearerr(ctx);
+    long long lo = 0, hi = 7LL * 24 * 3600 * 1000;
+    long long *slot = NULL;
+    int *islot = NULL;
+    const char *name = "option";
+    switch (opt) {
+    case RC_OPT_LEASE_MS: slot = &ctx->lease_ms; lo = 100; name = "lease"; break;
+    case RC_OPT_HEARTBEAT_MS: slot = &ctx->heartbeat_ms; name = "heartbeat interval"; break;
+    case RC_OPT_CONNECT_TIMEOUT_MS: slot = &ctx->connect_ms; lo = 1; name = "connect timeout"; break;
+    case RC_OPT_COMMAND_TIMEOUT_MS: slot = &ctx->command_ms; lo = 100; name = "command timeout"; break;
+    case RC_OPT_LINGER_MS: slot = &ctx->linger_ms; name = "linger"; break;
+    case RC_OPT_JOB_TIMEOUT_MS: slot = &ctx->job_timeout_ms; name = "job timeout"; break;
+    case RC_OPT_POLL_MS: slot = &ctx->poll_ms; lo = 1; hi = 5000; name = "poll interval"; break;
+    case RC_OPT_THREADS: islot = &ctx->threads; lo = 1; hi = 4096; name = "threads"; break;
+    case RC_OPT_LOG_LEVEL: islot = &ctx->log_level; lo = -1; hi = 3; name = "log level"; break;
+    case RC_OPT_MAX_REPUBLISH: islot = &ctx->max_republish; hi = 1000000; name = "max republish"; break;
+    default:
+        return rc_seterr(ctx, RC_EINVAL, "option %d does not take an integer", (int)opt);
+    }
+    if (v < lo || v > hi)
+        return rc_seterr(ctx, RC_EINVAL, "%s %lld out of range [%lld, %lld]", name, v, lo, hi);
+    if (slot)
+        *slot = v;
+    else
+        *islot = (int)v;
+    return RC_OK;
+}
+
+rc_status rc_ctx_set_key(rc_ctx *ctx, const unsigned char key[RC_KEYBYTES])
+{
+    if (!ctx || !key)
+        return RC_EINVAL;
+    rc_clearerr(ctx);
+    if (rc_keys_derive(&ctx->keys, key) != RC_OK)
+        return rc_seterr(ctx, RC_EKEY, "key derivation failed");
+    return RC_OK;
+}
+
+rc_status rc_ctx_load_key(rc_ctx *ctx, const char *path)
+{
+    if (!ctx || !path)
+        return RC_EINVAL;
+    rc_clearerr(ctx);
+    unsigned char secret[RC_KEYBYTES];
+    char why[400];
+    if (rc_key_read_file(path, secret, why, sizeof why) != RC_OK)
+        return rc_seterr(ctx, RC_EKEY, "%s", why);
+    rc_status st = rc_ctx_set_key(ctx, secret);
+    sodium_memzero(secret, sizeof secret);
+    return st;
+}
+
+rc_status rc_ctx_set_logger(rc_ctx *ctx, rc_log_fn fn, void *user)
+{
+    if (!ctx)
+        return RC_EINVAL;
+    ctx->logfn = fn;
+    ctx->loguser = user;
+    return RC_OK;
+}
+
+void rc_ctx_interrupt(rc_ctx *ctx)
+{
+    if (ctx)
+        ctx->interrupted = 1;
+}
+
+rc_status rc_ctx_url(rc_ctx *ctx, rc_url *u)
+{
+    const char *s = ctx->url ? ctx->url : getenv("REDCOLL_URL");
+    if (!s || !*s)
+        return rc_seterr(ctx, RC_EINVAL, "no Redis address: set one (--redis URL) or REDCOLL_URL");
+    char why[256];
+    if (rc_url_parse(s, u, why, sizeof why) != RC_OK)
+        return rc_seterr(ctx, RC_EINVAL, "%s", why);
+    return RC_OK;
+}
+
+rc_status rc_connect(rc_ctx *ctx)
+{
+    if (!ctx)
+        return RC_EINVAL;
+    rc_clearerr(ctx);
+    if (!ctx->keys.set)
+        return rc_seterr(ctx, RC_EKEY, "no key: load one (--key-file, REDCOLL_KEY_FILE) before connecting; "
+                                       "there is no unauthenticated mode");
+    rc_url u;
+    rc_status st = rc_ctx_url(ctx, &u);
+    if (st != RC_OK)
+        return st;
+    rc_conn_free(ctx->conn);
+    ctx->conn = rc_conn_new(&u, ctx->connect_ms, ctx->command_ms);
+    if (!ctx->conn)
+        return rc_seterr(ctx, RC_ENOMEM, "out of memory");
+    st = rc_conn_ensure(ctx->conn);
+    if (st != RC_OK)
+        return rc_seterr(ctx, st, "%s", ctx->conn->err);
+    return RC_OK;
+}
+
+static int kernel_name_ok(const char *name, size_t n)
+{
+    if (n == 0 || n > RC_KERNEL_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+rc_status rc_register_kernel(rc_ctx *ctx, const char *name, rc_kernel_fn fn, void *user)
+{
+    if (!ctx)
+        return RC_EINVAL;
+    rc_clearerr(ctx);
+    if (!name || !fn || !kernel_name_ok(name, strlen(name)))
+        return rc_seterr(ctx, RC_EINVAL, "kernel name '%s' invalid: 1-%u characters of [A-Za-z0-9_.-]",
+                         name ? name : "(null)", RC_KERNEL_MAX);
+    if (rc_kernel_find(ctx, name, strlen(name)))
+        return rc_seterr(ctx, RC_EINVAL, "kernel '%s' is already registered", name);
+    if (ctx->nkernels == ctx->capkernels) {
+        size_t cap = ctx->capkernels ? ctx->capkernels * 2 : 8;
+        rc_kernel_entry *k = realloc(ctx->kernels, cap * sizeof *k);
+        if (!k)
+            return rc_seterr(ctx, RC_ENOMEM, "out of memory");
+        ctx->kernels = k;
+        ctx->capkernels = cap;
+    }
+    rc_kernel_entry *e = &ctx->kernels[ctx->nkernels++];
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->fn = fn;
+    e->user = user;
+    return RC_OK;
+}
+
+const rc_kernel_entry *rc_kernel_find(const rc_ctx *ctx, const char *name, size_t len)
+{
+    for (size_t i = 0; i < ctx->nkernels; i++)
+        if (strlen(ctx->kernels[i].name) == len && memcmp(ctx->kernels[i].name, name, len) == 0)
+            return &ctx->kernels[i];
+    return NULL;
+}

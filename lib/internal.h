@@ -1,0 +1,199 @@
+/* internal.h - what the library's files share and users never see.
+ *
+ * The layers, bottom up: wire.c (envelope codec, no I/O), auth.c (keys and
+ * MACs), conn.c (one hiredis connection with timeouts and reconnection),
+ * queue.c (the Redis key layout and scripts of the queue protocol), task.c
+ * (what a kernel sees), job.c (the master's collectives), worker.c (the
+ * worker loop and its lease thread), local.c (the embedded default).
+ */
+#ifndef RC_INTERNAL_H
+#define RC_INTERNAL_H
+
+#include "redcoll.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/time.h>
+
+#include <hiredis/hiredis.h>
+
+/* ------------------------------------------------------------------ */
+/* Envelope (wire.c).  Layout, all integers little-endian:
+ *   0  'R' 'C'   magic
+ *   2  u8        version (RC_WIRE_VERSION)
+ *   3  u8        kind (RC_KIND_*)
+ *   4  u32       key id of the key that made the MAC
+ *   8  u64       job id
+ *  16  u64       rank (task index)
+ *  24  u64       ntasks
+ *  32  u64       aux: JOB seed, RESULT/REJECT worker id, TASK 0
+ *  40  u32       status: RESULT status, JOB threads per task, else 0
+ *  44  u16       kernel name length (<= RC_KERNEL_MAX)
+ *  46  u16       reserved, 0
+ *  48  u64       payload length
+ *  56  kernel name, payload, then RC_MAC_BYTES of keyed BLAKE2b over
+ *      ("redcoll/1" || u16 queue length || queue || bytes 0..end of payload). */
+#define RC_WIRE_VERSION 1
+#define RC_HDR_BYTES 56u
+#define RC_MAC_BYTES 32u
+#define RC_KERNEL_MAX 64u
+/* Redis' proto-max-bulk-len default; nothing larger can be stored anyway. */
+#define RC_PAYLOAD_MAX ((uint64_t)512 * 1024 * 1024 - RC_HDR_BYTES - RC_KERNEL_MAX - RC_MAC_BYTES)
+
+enum { RC_KIND_JOB = 1, RC_KIND_TASK = 2, RC_KIND_RESULT = 3, RC_KIND_REJECT = 4 };
+
+typedef struct rc_env {
+    uint8_t kind;
+    uint32_t keyid;
+    uint64_t job, rank, ntasks, aux;
+    uint32_t status;
+    const char *kernel;       /* not NUL-terminated; kernel_len bytes */
+    size_t kernel_len;
+    const void *payload;
+    uint64_t payload_len;
+} rc_env;
+
+typedef struct rc_keys {
+    unsigned char mac[32];    /* derived MAC key */
+    uint32_t keyid;           /* public fingerprint of the secret */
+    int set;
+} rc_keys;
+
+size_t rc_wire_size(size_t kernel_len, uint64_t payload_len);
+/* Encode e into out (exactly rc_wire_size bytes) and append the MAC. */
+rc_status rc_wire_encode(const rc_env *e, const rc_keys *k, const char *queue,
+                         unsigned char *out, size_t outlen);
+/* Check lengths, version and MAC; on RC_OK e's pointers point into buf.
+ * On failure, `why` says what was wrong. */
+rc_status rc_wire_decode(const unsigned char *buf, size_t len, const rc_keys *k,
+                         const char *queue, rc_env *e, char *why, size_t whylen)
+    RC_WARN_UNUSED;
+/* Parse only the fixed header, for logging what an unverifiable message
+ * claims to be.  Nothing in it may be trusted. */
+rc_status rc_wire_peek(const unsigned char *buf, size_t len, rc_env *e);
+
+/* auth.c */
+rc_status rc_keys_derive(rc_keys *k, const unsigned char secret[RC_KEYBYTES]);
+rc_status rc_key_read_file(const char *path, unsigned char secret[RC_KEYBYTES],
+                           char *why, size_t whylen);
+void rc_mac(const rc_keys *k, const char *queue, const unsigned char *msg, size_t len,
+            unsigned char out[RC_MAC_BYTES]);
+rc_status rc_random_u64(uint64_t *out);
+
+/* ------------------------------------------------------------------ */
+/* Connection (conn.c) */
+
+typedef struct rc_url {
+    int is_unix;
+    char host[256];
+    int port;
+    char path[512];
+    char user[128];
+    char pass[256];
+    int db;
+} rc_url;
+
+rc_status rc_url_parse(const char *s, rc_url *u, char *why, size_t whylen);
+
+typedef struct rc_conn {
+    redisContext *c;
+    rc_url url;
+    long long connect_ms, command_ms;
+    int down_logged;          /* "lost connection" said once per outage */
+    char sha[2][41];          /* SHA1 of the loaded queue scripts ("" unknown) */
+    char err[256];
+} rc_conn;
+
+/* Open (connects immediately; RC_EREDIS with conn->err on failure but the
+ * handle is still returned so callers can retry).  NULL only on ENOMEM. */
+rc_conn *rc_conn_new(const rc_url *url, long long connect_ms, long long command_ms);
+void rc_conn_free(rc_conn *c);
+rc_status rc_conn_ensure(rc_conn *c);
+/* One command; on success *reply is set (caller frees with freeReplyObject).
+ * A Redis error reply is returned as RC_EREDIS with its text in c->err and
+ * *reply still set, so callers can inspect it. */
+rc_status rc_conn_cmd(rc_conn *c, redisReply **reply, int argc, const char **argv,
+                      const size_t *lens);
+rc_status rc_conn_cmdf(rc_conn *c, redisReply **reply, const char *fmt, ...);
+/* Pipelining: append many, then get each reply in order. */
+rc_status rc_conn_append(rc_conn *c, int argc, const char **argv, const size_t *lens);
+rc_status rc_conn_get(rc_conn *c, redisReply **reply);
+void rc_conn_drop(rc_conn *c);  /* forget a broken connection */
+
+/* ------------------------------------------------------------------ */
+/* Queue protocol (queue.c) */
+
+#define RC_GROUP "w"
+
+typedef struct rc_keynames {
+    char tasks[300];          /* rc:{Q}:tasks (stream) */
+    size_t tasks_len;
+} rc_keynames;
+
+rc_status rc_queue_name_check(const char *q, char *why, size_t whylen);
+void rc_keys_for_queue(const char *q, rc_keynames *kn);
+/* rc:{Q}:job:<hex id> and rc:{Q}:job:<hex id>:res */
+void rc_job_keys(const char *q, uint64_t job, char *meta, size_t metalen, char *res, size_t reslen);
+void rc_hex64(uint64_t v, char out[17]);
+/* XGROUP CREATE ... MKSTREAM, ignoring BUSYGROUP. */
+rc_status rc_queue_ensure_group(rc_conn *c, const rc_keynames *kn);
+/* EVALSHA with EVAL fallback. */
+enum { RC_SCRIPT_DELIVER = 0, RC_SCRIPT_RENEW = 1, RC_SCRIPT_COUNT_ };
+rc_status rc_script(rc_conn *c, int which, redisReply **reply, int nkeys, int nargs,
+                    const char **argv, const size_t *lens);
+
+/* ------------------------------------------------------------------ */
+/* Context */
+
+typedef struct rc_kernel_entry {
+    char name[RC_KERNEL_MAX + 1];
+    rc_kernel_fn fn;
+    void *user;
+} rc_kernel_entry;
+
+struct rc_ctx {
+    char *url;                /* owned; NULL: REDCOLL_URL */
+    char *queue;              /* owned */
+    rc_keys keys;
+    long long lease_ms, heartbeat_ms, connect_ms, command_ms;
+    long long linger_ms, job_timeout_ms, poll_ms;
+    int threads, log_level, max_republish;
+    rc_log_fn logfn;
+    void *loguser;
+    rc_kernel_entry *kernels;
+    size_t nkernels, capkernels;
+    rc_conn *conn;            /* master connection */
+    volatile sig_atomic_t interrupted;
+    char host[64];
+    char errmsg[512];
+};
+
+rc_status rc_seterr(rc_ctx *ctx, rc_status st, const char *fmt, ...) RC_PRINTF(3, 4);
+void rc_clearerr(rc_ctx *ctx);
+enum { RC_LOG_ERROR = 0, RC_LOG_WARN = 1, RC_LOG_INFO = 2, RC_LOG_DEBUG = 3 };
+void rc_log(const rc_ctx *ctx, int level, const char *fmt, ...) RC_PRINTF(3, 4);
+rc_status rc_ctx_url(rc_ctx *ctx, rc_url *u);
+const rc_kernel_entry *rc_kernel_find(const rc_ctx *ctx, const char *name, size_t len);
+long long rc_now_ms(void);
+void rc_sleep_ms(long long ms);
+
+/* ------------------------------------------------------------------ */
+/* Task (task.c): the kernel's view of one task. */
+
+struct rc_task {
+    uint64_t rank, ntasks, seed, job;
+    int threads;
+    const void *input;
+    size_t input_len;
+    const void *bcast;
+    size_t bcast_len;
+    unsigned char *out;       /* owned by the worker, reused across tasks */
+    size_t out_len, out_cap;
+    char err[512];
+    int failed;
+};
+
+#endif

@@ -1,0 +1,985 @@
+/* job.c - the master side: describe a job with MPI's collective vocabulary,
+ * publish it, collect and combine results exactly once.
+ *
+ * Publishing: the job descriptor (kernel, task count, seed, broadcast blob)
+ * is one authenticated string key; each task is one stream entry, appended
+ * with pipelined XADDs.  The master remembers every entry id so it can
+ * remove what is left if the job fails or is cancelled.
+ *
+ * Collecting: results arrive on the job's list in whatever order workers
+ * finish, possibly twice (a worker that stalled past its lease delivers late)
+ * and possibly forged.  Each is verified, then accepted only if its task is
+ * not done yet - a per-task flag, never a message count - so a duplicate can
+ * neither be counted twice nor overwrite the accepted copy.  Reduction runs
+ * in rank order: a result that arrives ahead of its turn waits in `held`
+ * until every lower rank is merged, so floating-point sums are the same bits
+ * whatever the arrival order, pool size or failure history.
+ *
+ * Authentic copies: the master never trusts Redis to keep a task intact.
+ * When a worker reports a task it could not verify, or a result fails
+ * verification, the master publishes a fresh copy from the caller's buffers,
+ * at most max_republish times per task; past that the job fails with
+ * RC_EAUTH naming the task.  Never a wrong number, never a silent hang. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { IN_NONE, IN_SCATTER, IN_SCATTERV };
+enum { OUT_KEEP, OUT_GATHER, OUT_GATHERV, OUT_REDUCE };
+enum { ST_NEW, ST_RUNNING, ST_DONE };
+
+#define SUBMIT_BATCH 256
+#define POP_BATCH 256
+#define REDIS_RETRY_MS 30000
+
+typedef struct stream_id { uint64_t ms, seq; } stream_id;
+
+struct rc_job {
+    rc_ctx *ctx;
+    char kernel[RC_KERNEL_MAX + 1];
+    size_t kernel_len;
+    uint64_t ntasks, seed, id;
+    char idhex[17];
+    char meta_key[300], res_key[320];
+    rc_keynames kn;
+
+    const unsigned char *bcast;       /* caller's */
+    size_t bcast_len;
+    int in_mode;
+    const unsigned char *sendbuf;     /* caller's */
+    size_t in_esize, sendcount;
+    size_t *sendcounts, *sdispls;     /* copies */
+
+    int out_mode;
+    unsigned char *recvbuf;           /* caller's */
+    size_t out_esize, recvcount;
+    size_t *recvcounts, *rdispls;     /* copies */
+    rc_datatype out_dt;
+    rc_op op;
+
+    int state;
+    rc_status result;
+    char errmsg[512];
+
+    unsigned char *done;              /* per task: accepted */
+    unsigned char *republished;       /* per task: fresh copies sent */
+    uint64_t ndone, next_merge;
+    unsigned char **held;             /* per task: output waiting (reduce) or kept (keep) */
+    size_t *held_len;
+    unsigned char *tmp;               /* user-op scratch, count elements */
+
+    stream_id *ids;                   /* first copy of each task */
+    stream_id *extra;                 /* republished copies */
+    size_t nextra, capextra;
+
+    uint64_t *workers;                /* open-addressing set of worker ids (0 = empty) */
+    size_t wcap;
+    rc_job_stats stats;
+    long long t_submit, t_end, last_meta_check;
+
+    unsigned char *enc;               /* encode scratch */
+    size_t enccap;
+};
+
+static rc_status job_err(rc_job *j, rc_status st, const char *fmt, ...) RC_PRINTF(3, 4);
+static rc_status job_err(rc_job *j, rc_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(j->errmsg, sizeof j->errmsg, fmt, ap);
+    va_end(ap);
+    snprintf(j->ctx->errmsg, sizeof j->ctx->errmsg, "%s", j->errmsg);
+    return st;
+}
+
+rc_status rc_job_create(rc_ctx *ctx, const char *kernel, uint64_t ntasks, rc_job **out)
+{
+    if (!out)
+        return RC_EINVAL;
+    *out = NULL;
+    if (!ctx)
+        return RC_EINVAL;
+    rc_clearerr(ctx);
+    size_t klen = kernel ? strlen(kernel) : 0;
+    if (klen == 0 || klen > RC_KERNEL_MAX)
+        return rc_seterr(ctx, RC_EINVAL, "kernel name must be 1 to %u characters", RC_KERNEL_MAX);
+    if (ntasks == 0 || ntasks > (uint64_t)1 << 40)
+        return rc_seterr(ctx, RC_EINVAL, "task count %llu out of range [1, 2^40]", (unsigned long long)ntasks);
+    rc_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return rc_seterr(ctx, RC_ENOMEM, "out of memory");
+    j->ctx = ctx;
+    memcpy(j->kernel, kernel, klen);
+    j->kernel_len = klen;
+    j->ntasks = ntasks;
+    j->seed = 0;
+    j->result = RC_OK;
+    j->done = calloc(ntasks, 1);
+    j->republished = calloc(ntasks, 1);
+    j->ids = calloc(ntasks, sizeof *j->ids);
+    if (!j->done || !j->republished || !j->ids) {
+        rc_job_destroy(j);
+        return rc_seterr(ctx, RC_ENOMEM, "out of memory for %llu tasks", (unsigned long long)ntasks);
+    }
+    rc_random_u64(&j->id);
+    rc_hex64(j->id, j->idhex);
+    rc_job_keys(ctx->queue, j->id, j->meta_key, sizeof j->meta_key, j->res_key, sizeof j->res_key);
+    rc_keys_for_queue(ctx->queue, &j->kn);
+    j->stats.tasks = ntasks;
+    *out = j;
+    return RC_OK;
+}
+
+static void free_held(rc_job *j)
+{
+    if (j->held)
+        for (uint64_t r = 0; r < j->ntasks; r++)
+            free(j->held[r]);
+    free(j->held);
+    free(j->held_len);
+    j->held = NULL;
+    j->held_len = NULL;
+}
+
+void rc_job_destroy(rc_job *j)
+{
+    if (!j)
+        return;
+    if (j->state == ST_RUNNING)
+        (void)rc_job_cancel(j);
+    free(j->done);
+    free(j->republished);
+    free(j->ids);
+    free(j->extra);
+    free(j->sendcounts);
+    free(j->sdispls);
+    free(j->recvcounts);
+    free(j->rdispls);
+    free_held(j);
+    free(j->tmp);
+    free(j->workers);
+    free(j->enc);
+    free(j);
+}
+
+const char *rc_job_id(const rc_job *j) { return j ? j->idhex : ""; }
+
+static rc_status not_new(rc_job *j)
+{
+    if (j->state != ST_NEW)
+        return rc_seterr(j->ctx, RC_ESTATE, "job %s was already submitted; describe it before rc_job_submit", j->idhex);
+    return RC_OK;
+}
+
+rc_status rc_job_set_seed(rc_job *j, uint64_t seed)
+{
+    if (!j) return RC_EINVAL;
+    rc_status st = not_new(j);
+    if (st == RC_OK) j->seed = seed;
+    return st;
+}
+
+static rc_status elem_size(rc_job *j, rc_datatype dt, size_t *es)
+{
+    *es = rc_datatype_size(dt);
+    if (*es == 0)
+        return rc_seterr(j->ctx, RC_EINVAL, "unknown datatype %d", (int)dt);
+    return RC_OK;
+}
+
+static int mul_overflows(size_t a, size_t b, size_t *out)
+{
+    if (a && b > SIZE_MAX / a) return 1;
+    *out = a * b;
+    return 0;
+}
+
+rc_status rc_job_bcast(rc_job *j, const void *buf, size_t count, rc_datatype dt)
+{
+    if (!j) return RC_EINVAL;
+    rc_status st = not_new(j);
+    size_t es, n;
+    if (st != RC_OK || (st = elem_size(j, dt, &es)) != RC_OK) return st;
+    if (mul_overflows(count, es, &n) || n > RC_PAYLOAD_MAX)
+        return rc_seterr(j->ctx, RC_EINVAL, "broadcast of %zu elements is larger than the %llu-byte limit",
+                         count, (unsigned long long)RC_PAYLOAD_MAX);
+    if (n && !buf)
+        return rc_seterr(j->ctx, RC_EINVAL, "broadcast buffer is NULL");
+    j->bcast = buf;
+    j->bcast_len = n;
+    return RC_OK;
+}
+
+static rc_status input_once(rc_job *j)
+{
+    if (j->in_mode != IN_NONE)
+        return rc_seterr(j->ctx, RC_ESTATE, "job %s already has a scatter", j->idhex);
+    return RC_OK;
+}
+
+rc_status rc_job_scatter(rc_job *j, const void *sendbuf, size_t sendcount, rc_datatype dt)
+{
+    if (!j) return RC_EINVAL;
+    rc_status st = not_new(j);
+    size_t es, chunk;
+    if (st != RC_OK || (st = input_once(j)) != RC_OK || (st = elem_size(j, dt, &es)) != RC_OK) return st;
+    if (mul_overflows(sendcount, es, &chunk) || chunk > RC_PAYLOAD_MAX)
+        return rc_seterr(j->ctx, RC_EINVAL, "scatter chunk of %zu elements exceeds the task size limit", sendcount);
+    if (chunk && !sendbuf)
+        return rc_seterr(j->ctx, RC_EINVAL, "scatter buffer is NULL");
+    j->in_mode = IN_SCATTER;
+    j->sendbuf = sendbuf;
+    j->in_esize = es;
+    j->sendcount = sendcount;
+    return RC_OK;
+}
+
+static size_t *copy_counts(const size_t *a, uint64_t n)
+{
+    size_t *c = malloc(n * sizeof *c);
+    if (c) memcpy(c, a, n * sizeof *c);
+    return c;
+}
+
+rc_status rc_job_scatterv(rc_job *j, const void *sendbuf, const size_t *sendcounts,
+                          const size_t *displs, rc_datatype dt)
+{
+    if (!j) return RC_EINVAL;
+    rc_status st = not_new(j);
+    size_t es;
+    if (st != RC_OK || (st = input_once(j)) != RC_OK || (st = elem_size(j, dt, &es)) != RC_OK) return st;
+    if (!sendcounts || !displs)
+        return rc_seterr(j->ctx, RC_EINVAL, "scatterv needs counts and displacements");
+    for (uint64_t r = 0; r < j->ntasks; r++) {
+        size_t chunk, end;
+        if (mul_overflows(sendcounts[r], es, &chunk) || chunk > RC_PAYLOAD_MAX ||
+            sendcounts[r] > SIZE_MAX - displs[r] || mul_overflows(displs[r] + sendcounts[r], es, &end))
+            return rc_seterr(j->ctx, RC_EINVAL, "scatterv: task %llu's chunk (count %zu at %zu) is too large",
+                             (unsigned long long)r, sendcounts[r], displs[r]);
+        if (chunk && !sendbuf)
+            return rc_seterr(j->ctx, RC_EINVAL, "scatterv buffer is NULL");
+    }
+    j->sendcounts = copy_counts(sendcounts, j->ntasks);
+    j->sdispls = copy_counts(displs, j->ntasks);
+    if (!j->sendcounts || !j->sdispls)
+        return rc_seterr(j->ctx, RC_ENOMEM, "out of memory");
+    j->in_mode = IN_SCATTERV;
+    j->sendbuf = sendbuf;
+    j->in_esize = es;
+    return RC_OK;
+}
+
+static rc_status output_once(rc_job *j)
+{
+    if (j->out_mode != OUT_KEEP)
+        return rc_seterr(j->ctx, RC_ESTATE, "job %s already has a gather or reduce", j->idhex);
+    return RC_OK;
+}
+
+rc_status rc_job_gather(rc_job *j, void *recvbuf, size_t recvcount, rc_datatype dt)
+{
+    if (!j) return RC_EINVAL;
+    rc_status st = not_new(j);
+    size_t es, chunk, total;
+    if (st != RC_OK || (st = output_once(j)) != RC_OK || (st = elem_size(j, dt, &es)) != RC_OK) return st;
+    if (mul_overflows(recvcount, es, &chunk) || chunk > RC_PAYLOAD_MAX || mul_overflows(chunk, j->ntasks, &total))
+        return rc_seterr(j->ctx, RC_EINVAL, "gather of %zu elements per task is too large", recvcount);
+    if (total && !recvbuf)
+        return rc_seterr(j->ctx, RC_EINVAL, "gather buffer is NULL");
+    j->out_mode = OUT_GATHER;
+    j->recvbuf = recvbuf;
+    j->out_esize = es;
+    j->recvcount = recvcount;
+    j->out_dt = dt;
+    return RC_OK;
+}
+
+rc_status rc_job_gatherv(rc_job *j, void *recvbuf, const size_t *recvcounts,
+                         const size_t *displs, rc_datatype dt)
+{
+    if (!j) return RC_EINVAL;
+    rc_status st = not_new(j);
+    size_t es;
+    if (st != RC_OK || (st = output_once(j)) != RC_OK || (st = elem_size(j, dt, &es)) != RC_OK) return st;
+    if (!recvcounts || !displs)
+        return rc_seterr(j->ctx, RC_EINVAL, "gatherv needs counts and displacements");
+    for (uint64_t r = 0; r < j->ntasks; r++) {
+        size_t chunk, end;
+        if (mul_overflows(recvcounts[r], es, &chunk) || chunk > RC_PAYLOAD_MAX ||
+            recvcounts[r] > SIZE_MAX - displs[r] || mul_overflows(displs[r] + recvcounts[r], es, &end))
+            return rc_seterr(j->ctx, RC_EINVAL, "gatherv: task %llu's slot (count %zu at %zu) is too large",
+                             (unsigned long long)r, recvcounts[r], displs[r]);
+        if (chunk && !recvbuf)
+            return rc_seterr(j->ctx, RC_EINVAL, "gatherv buffer is NULL");
+    }
+    j->recvcounts = copy_counts(recvcounts, j->ntasks);
+    j->rdispls = copy_counts(displs, j->ntasks);
+    if (!j->recvcounts || !j->rdispls)
+        return rc_seterr(j->ctx, RC_ENOMEM, "out of memory");
+    j->out_mode = OUT_GATHERV;
+    j->recvbuf = recvbuf;
+    j->out_esize = es;
+    j->out_dt = dt;
+    return RC_OK;
+}
+
+rc_status rc_job_reduce(rc_job *j, void *recvbuf, size_t count, rc_datatype dt, rc_op op)
+{
+    if (!j) return RC_EINVAL;
+    rc_status st = not_new(j);
+    size_t es, n;
+    if (st != RC_OK || (st = output_once(j)) != RC_OK || (st = elem_size(j, dt, &es)) != RC_OK) return st;
+    if (mul_overflows(count, es, &n) || n > RC_PAYLOAD_MAX)
+        return rc_seterr(j->ctx, RC_EINVAL, "reduce of %zu elements is too large", count);
+    if (n && !recvbuf)
+        return rc_seterr(j->ctx, RC_EINVAL, "reduce buffer is NULL");
+    if (!op.fn) {
+        /* check the op/type pair now, not after the whole job ran */
+        unsigned char a[32] = {0}, b[32] = {0};
+        st = rc_reduce_local(a, b, 1, dt, op);
+        if (st != RC_OK)
+            return rc_seterr(j->ctx, st, "reduce op %d is not defined for datatype %d (like MPI: bitwise and "
+                                         "logical ops take integers, MINLOC/MAXLOC take *_LOC pairs)",
+                             (int)op.kind, (int)dt);
+    } else {
+        j->tmp = malloc(n ? n : 1);
+        if (!j->tmp)
+            return rc_seterr(j->ctx, RC_ENOMEM, "out of memory");
+    }
+    j->out_mode = OUT_REDUCE;
+    j->recvbuf = recvbuf;
+    j->out_esize = es;
+    j->recvcount = count;
+    j->out_dt = dt;
+    j->op = op;
+    return RC_OK;
+}
+
+/* ------------------------------------------------------------------ */
+
+static rc_status ensure_enc(rc_job *j, size_t n)
+{
+    if (n <= j->enccap)
+        return RC_OK;
+    unsigned char *p = realloc(j->enc, n);
+    if (!p)
+        return job_err(j, RC_ENOMEM, "out of memory encoding a task of %zu bytes", n);
+    j->enc = p;
+    j->enccap = n;
+    return RC_OK;
+}
+
+static void task_input(const rc_job *j, uint64_t r, const void **p, size_t *n)
+{
+    switch (j->in_mode) {
+    case IN_SCATTER:
+        *p = j->sendbuf + r * j->sendcount * j->in_esize;
+        *n = j->sendcount * j->in_esize;
+        return;
+    case IN_SCATTERV:
+        *p = j->sendbuf + j->sdispls[r] * j->in_esize;
+        *n = j->sendcounts[r] * j->in_esize;
+        return;
+    default:
+        *p = NULL;
+        *n = 0;
+    }
+}
+
+static rc_status encode_task(rc_job *j, uint64_t r, size_t *len)
+{
+    const void *p;
+    size_t n;
+    task_input(j, r, &p, &n);
+    rc_env e = {.kind = RC_KIND_TASK, .job = j->id, .rank = r, .ntasks = j->ntasks,
+                .kernel = j->kernel, .kernel_len = j->kernel_len, .payload = p, .payload_len = n};
+    *len = rc_wire_size(j->kernel_len, n);
+    rc_status st = ensure_enc(j, *len);
+    if (st != RC_OK)
+        return st;
+    return rc_wire_encode(&e, &j->ctx->keys, j->ctx->queue, j->enc, *len);
+}
+
+static rc_status publish_meta(rc_job *j)
+{
+    rc_env e = {.kind = RC_KIND_JOB, .job = j->id, .ntasks = j->ntasks, .aux = j->seed,
+                .kernel = j->kernel, .kernel_len = j->kernel_len, .payload = j->bcast,
+                .payload_len = j->bcast_len};
+    size_t len = rc_wire_size(j->kernel_len, j->bcast_len);
+    rc_status st = ensure_enc(j, len);
+    if (st != RC_OK || (st = rc_wire_encode(&e, &j->ctx->keys, j->ctx->queue, j->enc, len)) != RC_OK)
+        return st;
+    const char *av[] = {"SET", j->meta_key, (const char *)j->enc};
+    size_t al[] = {3, strlen(j->meta_key), len};
+    redisReply *r = NULL;
+    st = rc_conn_cmd(j->ctx->conn, &r, 3, av, al);
+    if (r) freeReplyObject(r);
+    if (st != RC_OK)
+        return job_err(j, st, "cannot store job %s: %s", j->idhex, j->ctx->conn->err);
+    return RC_OK;
+}
+
+static int parse_id(const redisReply *r, stream_id *id)
+{
+    if (!r || r->type != REDIS_REPLY_STRING)
+        return -1;
+    char buf[64];
+    if (r->len >= sizeof buf)
+        return -1;
+    memcpy(buf, r->str, r->len);
+    buf[r->len] = '\0';
+    unsigned long long ms, seq;
+    if (sscanf(buf, "%llu-%llu", &ms, &seq) != 2)
+        return -1;
+    id->ms = ms;
+    id->seq = seq;
+    return 0;
+}
+
+/* Append XADDs for tasks [from, to), then read their ids into out[]. */
+static rc_status xadd_tasks(rc_job *j, const uint64_t *ranks, size_t n, stream_id *out)
+{
+    rc_conn *c = j->ctx->conn;
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        rc_status st = encode_task(j, ranks[i], &len);
+        if (st != RC_OK)
+            return st;
+        const char *av[] = {"XADD", j->kn.tasks, "*", "e", (const char *)j->enc};
+        size_t al[] = {4, j->kn.tasks_len, 1, 1, len};
+        if ((st = rc_conn_append(c, 5, av, al)) != RC_OK)
+            return job_err(j, st, "cannot queue task %llu: %s", (unsigned long long)ranks[i], c->err);
+    }
+    rc_status first = RC_OK;
+    for (size_t i = 0; i < n; i++) {
+        redisReply *r = NULL;
+        rc_status st = rc_conn_get(c, &r);
+        if (st == RC_OK && parse_id(r, &out[i]) != 0)
+            st = RC_EPROTO;
+        if (st != RC_OK && first == RC_OK)
+            first = job_err(j, st, "cannot add task %llu of job %s: %s", (unsigned long long)ranks[i],
+                            j->idhex, c->err);
+        if (r) freeReplyObject(r);
+        if (st == RC_EREDIS && !c->c)
+            break; /* connection gone: nothing more to read */
+    }
+    return first;
+}
+
+static rc_status ensure_conn(rc_job *j)
+{
+    rc_ctx *ctx = j->ctx;
+    if (!ctx->conn) {
+        rc_status st = rc_connect(ctx);
+        if (st != RC_OK)
+            return job_err(j, st, "%s", ctx->errmsg);
+    }
+    return RC_OK;
+}
+
+rc_status rc_job_submit(rc_job *j)
+{
+    if (!j)
+        return RC_EINVAL;
+    rc_ctx *ctx = j->ctx;
+    rc_clearerr(ctx);
+    rc_status st = not_new(j);
+    if (st != RC_OK)
+        return st;
+    if (!ctx->keys.set)
+        return rc_seterr(ctx, RC_EKEY, "no key: load one (--key-file, REDCOLL_KEY_FILE); there is no unauthenticated mode");
+    if (j->out_mode == OUT_KEEP) {
+        j->held = calloc(j->ntasks, sizeof *j->held);
+        j->held_len = calloc(j->ntasks, sizeof *j->held_len);
+        if (!j->held || !j->held_len)
+            return rc_seterr(ctx, RC_ENOMEM, "out of memory");
+    } else if (j->out_mode == OUT_REDUCE) {
+        j->held = calloc(j->ntasks, sizeof *j->held);
+        if (!j->held)
+            return rc_seterr(ctx, RC_ENOMEM, "out of memory");
+    }
+    if ((st = ensure_conn(j)) != RC_OK)
+        return st;
+    if ((st = rc_queue_ensure_group(ctx->conn, &j->kn)) != RC_OK)
+        return job_err(j, st, "cannot create queue '%s': %s", ctx->queue, ctx->conn->err);
+    if ((st = publish_meta(j)) != RC_OK)
+        return st;
+    j->t_submit = rc_now_ms();
+    j->state = ST_RUNNING;
+    uint64_t ranks[SUBMIT_BATCH];
+    for (uint64_t r0 = 0; r0 < j->ntasks; r0 += SUBMIT_BATCH) {
+        size_t n = (size_t)(j->ntasks - r0 < SUBMIT_BATCH ? j->ntasks - r0 : SUBMIT_BATCH);
+        for (size_t i = 0; i < n; i++)
+            ranks[i] = r0 + i;
+        if ((st = xadd_tasks(j, ranks, n, j->ids + r0)) != RC_OK) {
+            char keep[512];
+            snprintf(keep, sizeof keep, "%s", j->errmsg);
+            (void)rc_job_cancel(j);
+            job_err(j, st, "%s", keep);
+            j->result = st;
+            j->state = ST_DONE;
+            return st;
+        }
+    }
+    rc_log(ctx, RC_LOG_INFO, "job %s: %llu tasks of kernel '%s' on queue '%s'", j->idhex,
+           (unsigned long long)j->ntasks, j->kernel, ctx->queue);
+    j->last_meta_check = rc_now_ms();
+    return RC_OK;
+}
+
+/* ------------------------------------------------------------------ */
+
+/* Remove stream entries (ack + delete), in batches. */
+static void remove_entries(rc_job *j, const stream_id *ids, size_t n)
+{
+    rc_conn *c = j->ctx->conn;
+    enum { B = 200 };
+    const char *av[B + 3];
+    size_t al[B + 3];
+    char buf[B][48];
+    for (size_t i0 = 0; i0 < n; i0 += B) {
+        size_t m = n - i0 < B ? n - i0 : B, k = 0;
+        for (size_t i = 0; i < m; i++) {
+            if (ids[i0 + i].ms == 0 && ids[i0 + i].seq == 0)
+                continue; /* never published */
+            snprintf(buf[k], sizeof buf[k], "%llu-%llu", (unsigned long long)ids[i0 + i].ms,
+                     (unsigned long long)ids[i0 + i].seq);
+            av[3 + k] = buf[k];
+            al[3 + k] = strlen(buf[k]);
+            k++;
+        }
+        if (!k)
+            continue;
+        redisReply *r = NULL;
+        av[0] = "XACK"; al[0] = 4;
+        av[1] = j->kn.tasks; al[1] = j->kn.tasks_len;
+        av[2] = RC_GROUP; al[2] = strlen(RC_GROUP);
+        if (rc_conn_cmd(c, &r, (int)(3 + k), av, al) == RC_EREDIS && !c->c) {
+            if (r) freeReplyObject(r);
+            return;
+        }
+        if (r) freeReplyObject(r);
+        av[1] = "XDEL"; al[1] = 4; /* XDEL key ids... */
+        av[2] = j->kn.tasks; al[2] = j->kn.tasks_len;
+        (void)rc_conn_cmd(c, &r, (int)(2 + k), av + 1, al + 1);
+        if (r) freeReplyObject(r);
+    }
+}
+
+static void remove_job_keys(rc_job *j)
+{
+    redisReply *r = NULL;
+    if (j->ctx->conn)
+        (void)rc_conn_cmdf(j->ctx->conn, &r, "DEL %s %s", j->meta_key, j->res_key);
+    if (r) freeReplyObject(r);
+}
+
+static void finish(rc_job *j, rc_status st)
+{
+    if (j->state != ST_RUNNING)
+        return;
+    j->state = ST_DONE;
+    j->result = st;
+    j->t_end = rc_now_ms();
+    if (!j->ctx->conn)
+        return;
+    /* delete the descriptor first: from then on, late deliveries leave nothing */
+    remove_job_keys(j);
+    if (st != RC_OK)
+        remove_entries(j, j->ids, (size_t)j->ntasks);
+    remove_entries(j, j->extra, j->nextra);
+    if (st == RC_OK)
+        rc_log(j->ctx, RC_LOG_INFO, "job %s: done, %llu tasks, %llu workers", j->idhex,
+               (unsigned long long)j->ntasks, (unsigned long long)j->stats.workers_seen);
+    else
+        rc_log(j->ctx, RC_LOG_ERROR, "job %s failed: %s", j->idhex, j->errmsg);
+}
+
+rc_status rc_job_cancel(rc_job *j)
+{
+    if (!j)
+        return RC_EINVAL;
+    if (j->state != ST_RUNNING)
+        return RC_OK;
+    if (!j->errmsg[0])
+        job_err(j, RC_ECANCELED, "job %s cancelled", j->idhex);
+    finish(j, RC_ECANCELED);
+    return RC_OK;
+}
+
+static void add_worker(rc_job *j, uint64_t w)
+{
+    if (w == 0)
+        w = 1;
+    if ((j->stats.workers_seen + 1) * 2 > j->wcap) {
+        size_t ncap = j->wcap ? j->wcap * 2 : 64;
+        uint64_t *nw = calloc(ncap, sizeof *nw);
+        if (!nw)
+            return; /* a statistic only: keep going without it */
+        for (size_t i = 0; i < j->wcap; i++)
+            if (j->workers[i])
+                for (size_t h = (size_t)(j->workers[i] * 0x9E3779B97F4A7C15ull) & (ncap - 1);; h = (h + 1) & (ncap - 1))
+                    if (!nw[h]) { nw[h] = j->workers[i]; break; }
+        free(j->workers);
+        j->workers = nw;
+        j->wcap = ncap;
+    }
+    for (size_t h = (size_t)(w * 0x9E3779B97F4A7C15ull) & (j->wcap - 1);; h = (h + 1) & (j->wcap - 1)) {
+        if (j->workers[h] == w)
+            return;
+        if (!j->workers[h]) {
+            j->workers[h] = w;
+            j->stats.workers_seen++;
+            return;
+        }
+    }
+}
+
+static rc_status republish(rc_job *j, uint64_t r, const char *why)
+{
+    if (j->republished[r] >= j->ctx->max_republish || j->republished[r] == 255) {
+        return job_err(j, RC_EAUTH,
+                       "job %s task %llu: rejected %u times (%s); tampering in Redis or workers holding a "
+                       "different key (key id here: %08x)",
+                       j->idhex, (unsigned long long)r, (unsigned)j->republished[r] + 1, why, j->ctx->keys.keyid);
+    }
+    if (j->nextra == j->capextra) {
+        size_t cap = j->capextra ? j->capextra * 2 : 16;
+        stream_id *p = realloc(j->extra, cap * sizeof *p);
+        if (!p)
+            return job_err(j, RC_ENOMEM, "out of memory");
+        j->extra = p;
+        j->capextra = cap;
+    }
+    rc_status st = publish_meta(j); /* heals a tampered descriptor too */
+    if (st != RC_OK)
+        return st;
+    stream_id id = {0, 0};
+    if ((st = xadd_tasks(j, &r, 1, &id)) != RC_OK)
+        return st;
+    j->extra[j->nextra++] = id;
+    j->republished[r]++;
+    j->stats.republished++;
+    rc_log(j->ctx, RC_LOG_WARN, "job %s task %llu: sent a fresh authentic copy (%s)", j->idhex,
+           (unsigned long long)r, why);
+    return RC_OK;
+}
+
+static rc_status merge(rc_job *j, uint64_t r, const unsigned char *data)
+{
+    size_t n = j->recvcount * j->out_esize;
+    if (r == 0) {
+        if (n) memcpy(j->recvbuf, data, n);
+        return RC_OK;
+    }
+    if (j->op.fn) {
+        /* MPI order: inout = in (lower ranks) op inout (this rank) */
+        if (n) memcpy(j->tmp, data, n);
+        j->op.fn(j->recvbuf, j->tmp, j->recvcount, j->out_dt, j->op.user);
+        if (n) memcpy(j->recvbuf, j->tmp, n);
+        return RC_OK;
+    }
+    /* built-ins are commutative: recvbuf = data op recvbuf is the same bits */
+    return rc_reduce_local(data, j->recvbuf, j->recvcount, j->out_dt, j->op);
+}
+
+static rc_status accept_output(rc_job *j, uint64_t r, const unsigned char *data, size_t len)
+{
+    size_t want = 0;
+    switch (j->out_mode) {
+    case OUT_GATHER: want = j->recvcount * j->out_esize; break;
+    case OUT_GATHERV: want = j->recvcounts[r] * j->out_esize; break;
+    case OUT_REDUCE: want = j->recvcount * j->out_esize; break;
+    default: want = len; break;
+    }
+    if (len != want)
+        return job_err(j, RC_EPROTO, "job %s task %llu: kernel '%s' wrote %zu output bytes, the %s expects %zu",
+                       j->idhex, (unsigned long long)r, j->kernel, len,
+                       j->out_mode == OUT_REDUCE ? "reduce" : "gather", want);
+    switch (j->out_mode) {
+    case OUT_GATHER:
+        if (len) memcpy(j->recvbuf + r * want, data, len);
+        return RC_OK;
+    case OUT_GATHERV:
+        if (len) memcpy(j->recvbuf + j->rdispls[r] * j->out_esize, data, len);
+        return RC_OK;
+    case OUT_REDUCE:
+        if (r != j->next_merge) {
+            j->held[r] = malloc(len ? len : 1);
+            if (!j->held[r])
+                return job_err(j, RC_ENOMEM, "out of memory holding task %llu's output", (unsigned long long)r);
+            if (len) memcpy(j->held[r], data, len);
+            return RC_OK;
+        }
+        rc_status st = merge(j, r, data);
+        j->next_merge++;
+        while (st == RC_OK && j->next_merge < j->ntasks && j->held[j->next_merge]) {
+            st = merge(j, j->next_merge, j->held[j->next_merge]);
+            free(j->held[j->next_merge]);
+            j->held[j->next_merge] = NULL;
+            j->next_merge++;
+        }
+        return st;
+    default:
+        j->held[r] = malloc(len ? len : 1);
+        if (!j->held[r])
+            return job_err(j, RC_ENOMEM, "out of memory keeping task %llu's output", (unsigned long long)r);
+        if (len) memcpy(j->held[r], data, len);
+        j->held_len[r] = len;
+        return RC_OK;
+    }
+}
+
+/* Handle one message from the result list.  Returns an error only when the
+ * job must fail; bad messages are counted, logged and skipped. */
+static rc_status handle(rc_job *j, const unsigned char *buf, size_t len)
+{
+    rc_ctx *ctx = j->ctx;
+    rc_env e, claim;
+    char why[256];
+    rc_status st = rc_wire_decode(buf, len, &ctx->keys, ctx->queue, &e, why, sizeof why);
+    int plausible = rc_wire_peek(buf, len, &claim) == RC_OK && claim.job == j->id && claim.rank < j->ntasks;
+    if (st == RC_OK && e.kind == RC_KIND_RESULT && e.job == j->id && e.rank < j->ntasks &&
+        e.ntasks == j->ntasks && e.kernel_len == j->kernel_len && memcmp(e.kernel, j->kernel, j->kernel_len) == 0) {
+        uint64_t r = e.rank;
+        if (j->done[r]) {
+            j->stats.duplicates++;
+            rc_log(ctx, RC_LOG_INFO, "job %s task %llu: duplicate result ignored (a late worker)", j->idhex,
+                   (unsigned long long)r);
+            return RC_OK;
+        }
+        if (e.status != RC_OK) {
+            int n = (int)(e.payload_len > 300 ? 300 : e.payload_len);
+            rc_status code = e.status == RC_ENOKERNEL ? RC_ENOKERNEL : RC_EKERNEL;
+            return job_err(j, code, "job %s task %llu: %.*s", j->idhex, (unsigned long long)r, n,
+                           (const char *)e.payload);
+        }
+        if ((st = accept_output(j, r, e.payload, (size_t)e.payload_len)) != RC_OK)
+            return st;
+        j->done[r] = 1;
+        j->ndone++;
+        j->stats.done = j->ndone;
+        add_worker(j, e.aux);
+        return RC_OK;
+    }
+    if (st == RC_OK && e.kind == RC_KIND_REJECT) {
+        /* an authentic worker could not verify the task: Redis altered it */
+        if (e.job == j->id && e.rank < j->ntasks && !j->done[e.rank])
+            return republish(j, e.rank, "a worker holding our key found the task altered");
+        return RC_OK;
+    }
+    if (st != RC_OK && plausible && claim.kind == RC_KIND_REJECT) {
+        /* unverifiable notice: a worker with another key (or a forger).  A
+           hint at most: the task it names may be gone, so re-send it. */
+        rc_log(ctx, RC_LOG_WARN, "job %s: worker with key id %08x rejected task %llu (ours is %08x)", j->idhex,
+               claim.keyid, (unsigned long long)claim.rank, ctx->keys.keyid);
+        if (!j->done[claim.rank])
+            return republish(j, claim.rank, "rejected by a worker holding another key");
+        return RC_OK;
+    }
+    j->stats.rejected++;
+    if (st == RC_OK)
+        snprintf(why, sizeof why, "authentic but for another job, task or kernel");
+    rc_log(ctx, RC_LOG_WARN, "job %s: rejected a result%s: %s", j->idhex,
+           plausible ? " claiming to be for one of its tasks" : "", why);
+    if (plausible && !j->done[claim.rank])
+        return republish(j, claim.rank, "its result failed verification");
+    return RC_OK;
+}
+
+static int finished_ok(rc_job *j)
+{
+    return j->ndone == j->ntasks;
+}
+
+/* Pop and handle whatever results are there; with block_ms > 0, wait that
+ * long for the first one. */
+static rc_status collect(rc_job *j, long long block_ms)
+{
+    rc_conn *c = j->ctx->conn;
+    for (;;) {
+        redisReply *r = NULL;
+        char cnt[16];
+        snprintf(cnt, sizeof cnt, "%d", POP_BATCH);
+        rc_status st = rc_conn_cmdf(c, &r, "LPOP %s %s", j->res_key, cnt);
+        if (st != RC_OK) {
+            if (r) freeReplyObject(r);
+            return st;
+        }
+        size_t got = 0;
+        if (r->type == REDIS_REPLY_ARRAY) {
+            for (size_t i = 0; i < r->elements && j->state == ST_RUNNING; i++) {
+                redisReply *el = r->element[i];
+                if (el->type != REDIS_REPLY_STRING)
+                    continue;
+                rc_status hs = handle(j, (const unsigned char *)el->str, el->len);
+                if (hs != RC_OK)
+                    finish(j, hs);
+                else if (finished_ok(j))
+                    finish(j, RC_OK);
+            }
+            got = r->elements;
+        }
+        freeReplyObject(r);
+        if (j->state != ST_RUNNING)
+            return RC_OK;
+        if (got == POP_BATCH)
+            continue;
+        if (got > 0 || block_ms <= 0)
+            return RC_OK;
+        /* nothing there: block for the next one */
+        char tmo[32];
+        snprintf(tmo, sizeof tmo, "%.3f", (double)block_ms / 1000.0);
+        st = rc_conn_cmdf(c, &r, "BLPOP %s %s", j->res_key, tmo);
+        if (st != RC_OK) {
+            if (r) freeReplyObject(r);
+            return st;
+        }
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING) {
+            rc_status hs = handle(j, (const unsigned char *)r->element[1]->str, r->element[1]->len);
+            if (hs != RC_OK)
+                finish(j, hs);
+            else if (finished_ok(j))
+                finish(j, RC_OK);
+            freeReplyObject(r);
+            block_ms = 0; /* drain the rest without blocking */
+            continue;
+        }
+        freeReplyObject(r);
+        return RC_OK;
+    }
+}
+
+static rc_status check_meta(rc_job *j)
+{
+    long long now = rc_now_ms();
+    if (now - j->last_meta_check < 1000)
+        return RC_OK;
+    j->last_meta_check = now;
+    redisReply *r = NULL;
+    rc_status st = rc_conn_cmdf(j->ctx->conn, &r, "EXISTS %s", j->meta_key);
+    if (st == RC_OK && r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+        freeReplyObject(r);
+        job_err(j, RC_ECANCELED, "job %s was removed from Redis (queue '%s' purged?)", j->idhex, j->ctx->queue);
+        finish(j, RC_ECANCELED);
+        return RC_OK;
+    }
+    if (r) freeReplyObject(r);
+    return st;
+}
+
+/* One step of progress; block_ms as in collect.  Redis errors are retried
+ * with backoff for REDIS_RETRY_MS before the job fails. */
+static rc_status step(rc_job *j, long long block_ms)
+{
+    rc_ctx *ctx = j->ctx;
+    long long down_since = 0, backoff = 50;
+    for (;;) {
+        rc_status st = collect(j, block_ms);
+        if (st == RC_OK && j->state == ST_RUNNING)
+            st = check_meta(j);
+        if (st != RC_EREDIS || ctx->conn->c) {
+            if (st != RC_OK && j->state == ST_RUNNING) {
+                job_err(j, st, "job %s: %s", j->idhex, ctx->conn->err);
+                finish(j, st);
+            }
+            if (down_since)
+                rc_log(ctx, RC_LOG_WARN, "job %s: Redis connection restored", j->idhex);
+            return RC_OK;
+        }
+        /* connection lost */
+        long long now = rc_now_ms();
+        if (!down_since) {
+            down_since = now;
+            rc_log(ctx, RC_LOG_WARN, "job %s: %s; reconnecting", j->idhex, ctx->conn->err);
+        }
+        if (now - down_since > REDIS_RETRY_MS || ctx->interrupted) {
+            job_err(j, RC_EREDIS, "job %s: Redis unreachable for %lld ms: %s", j->idhex, now - down_since,
+                    ctx->conn->err);
+            j->state = ST_DONE;
+            j->result = RC_EREDIS;
+            j->t_end = now;
+            return RC_OK;
+        }
+        rc_sleep_ms(backoff);
+        backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
+    }
+}
+
+static rc_status outcome(rc_job *j)
+{
+    if (j->result != RC_OK)
+        snprintf(j->ctx->errmsg, sizeof j->ctx->errmsg, "%s", j->errmsg);
+    return j->result;
+}
+
+rc_status rc_job_test(rc_job *j)
+{
+    if (!j)
+        return RC_EINVAL;
+    if (j->state == ST_NEW)
+        return rc_seterr(j->ctx, RC_ESTATE, "job %s was not submitted", j->idhex);
+    if (j->state == ST_RUNNING)
+        (void)step(j, 0);
+    if (j->state == ST_RUNNING)
+        return RC_EAGAIN;
+    return outcome(j);
+}
+
+rc_status rc_job_wait(rc_job *j)
+{
+    if (!j)
+        return RC_EINVAL;
+    rc_ctx *ctx = j->ctx;
+    if (j->state == ST_NEW)
+        return rc_seterr(ctx, RC_ESTATE, "job %s was not submitted", j->idhex);
+    while (j->state == ST_RUNNING) {
+        if (ctx->interrupted) {
+            job_err(j, RC_ECANCELED, "job %s interrupted", j->idhex);
+            finish(j, RC_ECANCELED);
+            break;
+        }
+        if (ctx->job_timeout_ms > 0 && rc_now_ms() - j->t_submit > ctx->job_timeout_ms) {
+            job_err(j, RC_ETIMEDOUT, "job %s: %llu of %llu tasks done after the %lld ms job timeout", j->idhex,
+                    (unsigned long long)j->ndone, (unsigned long long)j->ntasks, ctx->job_timeout_ms);
+            finish(j, RC_ETIMEDOUT);
+            break;
+        }
+        (void)step(j, ctx->poll_ms);
+    }
+    return outcome(j);
+}
+
+rc_status rc_job_run(rc_job *j)
+{
+    rc_status st = rc_job_submit(j);
+    if (st != RC_OK)
+        return st;
+    return rc_job_wait(j);
+}
+
+rc_status rc_job_output(const rc_job *j, uint64_t rank, const void **data, size_t *size)
+{
+    if (!j || !data || !size)
+        return RC_EINVAL;
+    if (j->state != ST_DONE || j->result != RC_OK)
+        return rc_seterr(j->ctx, RC_ESTATE, "job %s has not finished successfully", j->idhex);
+    if (j->out_mode != OUT_KEEP)
+        return rc_seterr(j->ctx, RC_ESTATE, "job %s stored its outputs in a gather/reduce buffer", j->idhex);
+    if (rank >= j->ntasks)
+        return rc_seterr(j->ctx, RC_EINVAL, "rank %llu out of range", (unsigned long long)rank);
+    *data = j->held[rank];
+    *size = j->held_len[rank];
+    return RC_OK;
+}
+
+rc_status rc_job_get_stats(const rc_job *j, rc_job_stats *st)
+{
+    if (!j || !st)
+        return RC_EINVAL;
+    *st = j->stats;
+    long long end = j->state == ST_DONE ? j->t_end : rc_now_ms();
+    st->seconds = j->state == ST_NEW ? 0.0 : (double)(end - j->t_submit) / 1000.0;
+    return RC_OK;
+}

@@ -1,0 +1,157 @@
+/* queue.c - the Redis layout of a queue and the scripts of its protocol.
+ *
+ * A queue Q is one Redis stream, rc:{Q}:tasks, read through one consumer
+ * group "w".  Streams were chosen over lists because the consumer group does
+ * in one atomic command what a reliable list queue needs three for: XREADGROUP
+ * hands an entry to one worker *and* records it in the pending-entries list
+ * (PEL) with its owner, delivery time and delivery count, so there is no
+ * moment when a task is in no list.  The PEL's idle time is the lease: a live
+ * worker renews it (XCLAIM ... JUSTID by its heartbeat thread), and any worker
+ * takes over entries idle past the lease with XAUTOCLAIM, which counts the
+ * delivery.  A worker holding a task never needs a key of its own.
+ *
+ * Per job J (16 hex digits): rc:{Q}:job:J holds the authenticated job
+ * descriptor (kernel, task count, seed, broadcast blob) - workers fetch it
+ * once per job and cache it - and rc:{Q}:job:J:res is the list results are
+ * pushed onto.  Every key carries the hash tag {Q}, so a Redis Cluster puts a
+ * whole queue on one shard and the scripts below may touch several keys.
+ *
+ * DELIVER pushes a result only while the job descriptor exists (a late
+ * result for a finished or cancelled job leaves no orphan key), then acks and
+ * deletes the entry: one round trip, atomic.  RENEW extends the lease only of
+ * entries the caller still owns, so a worker that stalled past its lease does
+ * not steal its task back from the worker now running it. */
+#include "internal.h"
+
+#include <string.h>
+
+static const char *const scripts[RC_SCRIPT_COUNT_] = {
+    [RC_SCRIPT_DELIVER] =
+        "if ARGV[3] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then\n"
+        "  redis.call('RPUSH', KEYS[3], ARGV[3])\n"
+        "end\n"
+        "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
+        "redis.call('XDEL', KEYS[1], ARGV[2])\n"
+        "return 1\n",
+    [RC_SCRIPT_RENEW] =
+        "local n = 0\n"
+        "for i = 3, #ARGV do\n"
+        "  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)\n"
+        "  if p[1] and p[1][2] == ARGV[2] then\n"
+        "    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')\n"
+        "    n = n + 1\n"
+        "  end\n"
+        "end\n"
+        "return n\n",
+};
+
+rc_status rc_queue_name_check(const char *q, char *why, size_t whylen)
+{
+    size_t n = q ? strlen(q) : 0;
+    if (n == 0 || n > 200) {
+        snprintf(why, whylen, "queue name must be 1 to 200 characters");
+        return RC_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = q[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.' || c == ':')) {
+            snprintf(why, whylen, "queue name '%s' has character '%c': use letters, digits, _ - . :", q, c);
+            return RC_EINVAL;
+        }
+    }
+    return RC_OK;
+}
+
+void rc_keys_for_queue(const char *q, rc_keynames *kn)
+{
+    int n = snprintf(kn->tasks, sizeof kn->tasks, "rc:{%s}:tasks", q);
+    kn->tasks_len = n > 0 ? (size_t)n : 0;
+}
+
+void rc_hex64(uint64_t v, char out[17])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--) {
+        out[i] = digits[v & 15];
+        v >>= 4;
+    }
+    out[16] = '\0';
+}
+
+void rc_job_keys(const char *q, uint64_t job, char *meta, size_t metalen, char *res, size_t reslen)
+{
+    char hex[17];
+    rc_hex64(job, hex);
+    if (meta) snprintf(meta, metalen, "rc:{%s}:job:%s", q, hex);
+    if (res) snprintf(res, reslen, "rc:{%s}:job:%s:res", q, hex);
+}
+
+rc_status rc_queue_ensure_group(rc_conn *c, const rc_keynames *kn)
+{
+    redisReply *r = NULL;
+    rc_status st = rc_conn_cmdf(c, &r, "XGROUP CREATE %s %s 0 MKSTREAM", kn->tasks, RC_GROUP);
+    if (st == RC_EREDIS && r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) == 0)
+        st = RC_OK;
+    if (r) freeReplyObject(r);
+    return st;
+}
+
+static rc_status load_script(rc_conn *c, int which)
+{
+    redisReply *r = NULL;
+    rc_status st = rc_conn_cmdf(c, &r, "SCRIPT LOAD %s", scripts[which]);
+    if (st == RC_OK) {
+        if (r->type == REDIS_REPLY_STRING && r->len == 40) {
+            memcpy(c->sha[which], r->str, 40);
+            c->sha[which][40] = '\0';
+        } else {
+            snprintf(c->err, sizeof c->err, "unexpected reply to SCRIPT LOAD");
+            st = RC_EPROTO;
+        }
+    }
+    if (r) freeReplyObject(r);
+    return st;
+}
+
+rc_status rc_script(rc_conn *c, int which, redisReply **reply, int nkeys, int nargs,
+                    const char **argv, const size_t *lens)
+{
+    /* argv holds nkeys keys then nargs args; we prepend EVALSHA sha nkeys */
+    const char *av[64];
+    size_t al[64];
+    char nk[16];
+    if (nkeys + nargs + 3 > 64) {
+        snprintf(c->err, sizeof c->err, "too many script arguments");
+        return RC_EINVAL;
+    }
+    for (int attempt = 0; attempt < 2; attempt++) {
+        *reply = NULL;
+        if (!c->sha[which][0]) {
+            rc_status st = load_script(c, which);
+            if (st != RC_OK)
+                return st;
+        }
+        snprintf(nk, sizeof nk, "%d", nkeys);
+        av[0] = "EVALSHA"; al[0] = 7;
+        av[1] = c->sha[which]; al[1] = 40;
+        av[2] = nk; al[2] = strlen(nk);
+        for (int i = 0; i < nkeys + nargs; i++) {
+            av[3 + i] = argv[i];
+            al[3 + i] = lens ? lens[i] : strlen(argv[i]);
+        }
+        rc_status st = rc_conn_cmd(c, reply, 3 + nkeys + nargs, av, al);
+        if (st == RC_EREDIS && *reply && (*reply)->type == REDIS_REPLY_ERROR &&
+            strncmp((*reply)->str, "NOSCRIPT", 8) == 0) {
+            /* Redis restarted or flushed its script cache: load and retry */
+            freeReplyObject(*reply);
+            *reply = NULL;
+            c->sha[which][0] = '\0';
+            continue;
+        }
+        if (st == RC_EREDIS && !*reply)
+            c->sha[which][0] = '\0'; /* reconnection may reach a new server */
+        return st;
+    }
+    return RC_EREDIS;
+}

@@ -1,0 +1,145 @@
+/* wire.c - the versioned binary envelope of every job, task, result and
+ * rejection notice; pure codec, no I/O.
+ *
+ * Everything read from Redis is hostile until its MAC verifies, so decoding
+ * goes: fixed-size header length, magic and version, each declared length
+ * against what is left (in 64-bit arithmetic, so no sum can wrap), the total
+ * matching exactly, then the MAC over all of it in constant time; only then
+ * are fields handed out.  Integers are written byte by byte in little-endian
+ * order so the format does not depend on struct layout or alignment.  The
+ * MAC also covers the queue name, which is not on the wire: a message copied
+ * into another queue fails verification. */
+#include "internal.h"
+
+#include <string.h>
+
+#include <sodium.h>
+
+static void put16(unsigned char *p, uint16_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
+static void put32(unsigned char *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i)); }
+static void put64(unsigned char *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i)); }
+static uint16_t get16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static uint32_t get32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+static uint64_t get64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+size_t rc_wire_size(size_t kernel_len, uint64_t payload_len)
+{
+    return RC_HDR_BYTES + kernel_len + (size_t)payload_len + RC_MAC_BYTES;
+}
+
+rc_status rc_wire_encode(const rc_env *e, const rc_keys *k, const char *queue,
+                         unsigned char *out, size_t outlen)
+{
+    if (!k->set || e->kernel_len > RC_KERNEL_MAX || e->payload_len > RC_PAYLOAD_MAX ||
+        outlen != rc_wire_size(e->kernel_len, e->payload_len))
+        return RC_EINVAL;
+    out[0] = 'R';
+    out[1] = 'C';
+    out[2] = RC_WIRE_VERSION;
+    out[3] = e->kind;
+    put32(out + 4, k->keyid);
+    put64(out + 8, e->job);
+    put64(out + 16, e->rank);
+    put64(out + 24, e->ntasks);
+    put64(out + 32, e->aux);
+    put32(out + 40, e->status);
+    put16(out + 44, (uint16_t)e->kernel_len);
+    put16(out + 46, 0);
+    put64(out + 48, e->payload_len);
+    if (e->kernel_len)
+        memcpy(out + RC_HDR_BYTES, e->kernel, e->kernel_len);
+    if (e->payload_len)
+        memcpy(out + RC_HDR_BYTES + e->kernel_len, e->payload, (size_t)e->payload_len);
+    size_t body = outlen - RC_MAC_BYTES;
+    rc_mac(k, queue, out, body, out + body);
+    return RC_OK;
+}
+
+static rc_status parse_header(const unsigned char *buf, size_t len, rc_env *e,
+                              char *why, size_t whylen)
+{
+    if (len < RC_HDR_BYTES + RC_MAC_BYTES) {
+        snprintf(why, whylen, "%zu bytes is shorter than the smallest envelope (%u)", len,
+                 RC_HDR_BYTES + RC_MAC_BYTES);
+        return RC_EPROTO;
+    }
+    if (buf[0] != 'R' || buf[1] != 'C') {
+        snprintf(why, whylen, "bad magic 0x%02x%02x", buf[0], buf[1]);
+        return RC_EPROTO;
+    }
+    if (buf[2] != RC_WIRE_VERSION) {
+        snprintf(why, whylen, "envelope version %u, this build speaks %u", buf[2], RC_WIRE_VERSION);
+        return RC_EPROTO;
+    }
+    memset(e, 0, sizeof *e);
+    e->kind = buf[3];
+    e->keyid = get32(buf + 4);
+    e->job = get64(buf + 8);
+    e->rank = get64(buf + 16);
+    e->ntasks = get64(buf + 24);
+    e->aux = get64(buf + 32);
+    e->status = get32(buf + 40);
+    e->kernel_len = get16(buf + 44);
+    e->payload_len = get64(buf + 48);
+    if (e->kind < RC_KIND_JOB || e->kind > RC_KIND_REJECT) {
+        snprintf(why, whylen, "unknown envelope kind %u", e->kind);
+        return RC_EPROTO;
+    }
+    if (get16(buf + 46) != 0) {
+        snprintf(why, whylen, "reserved header field is not zero");
+        return RC_EPROTO;
+    }
+    if (e->kernel_len > RC_KERNEL_MAX) {
+        snprintf(why, whylen, "kernel name length %zu exceeds %u", e->kernel_len, RC_KERNEL_MAX);
+        return RC_EPROTO;
+    }
+    /* 64-bit: len < 2^63 and each term is bounded, so this cannot wrap */
+    uint64_t rest = (uint64_t)len - RC_HDR_BYTES - RC_MAC_BYTES;
+    if (e->payload_len > RC_PAYLOAD_MAX || (uint64_t)e->kernel_len + e->payload_len != rest) {
+        snprintf(why, whylen, "declared lengths (kernel %zu + payload %llu) do not match the %zu bytes received",
+                 e->kernel_len, (unsigned long long)e->payload_len, len);
+        return RC_EPROTO;
+    }
+    e->kernel = (const char *)buf + RC_HDR_BYTES;
+    e->payload = buf + RC_HDR_BYTES + e->kernel_len;
+    return RC_OK;
+}
+
+rc_status rc_wire_peek(const unsigned char *buf, size_t len, rc_env *e)
+{
+    char why[8];
+    return parse_header(buf, len, e, why, sizeof why);
+}
+
+rc_status rc_wire_decode(const unsigned char *buf, size_t len, const rc_keys *k,
+                         const char *queue, rc_env *e, char *why, size_t whylen)
+{
+    rc_status st = parse_header(buf, len, e, why, whylen);
+    if (st != RC_OK)
+        return st;
+    unsigned char mac[RC_MAC_BYTES];
+    size_t body = len - RC_MAC_BYTES;
+    rc_mac(k, queue, buf, body, mac);
+    int ok = crypto_verify_32(mac, buf + body) == 0;
+    sodium_memzero(mac, sizeof mac);
+    if (!ok) {
+        if (e->keyid != k->keyid)
+            snprintf(why, whylen, "MAC made with key id %08x, this process holds key id %08x (different key files?)",
+                     e->keyid, k->keyid);
+        else
+            snprintf(why, whylen, "MAC does not verify (data altered or forged)");
+        memset(e, 0, sizeof *e);
+        return RC_EAUTH;
+    }
+    return RC_OK;
+}
