@@ -136,7 +136,8 @@ rc_op rc_op_builtin(rc_op_kind kind);
 rc_op rc_op_user(rc_user_fn fn, void *user, int commute);
 
 /* inout[i] = in[i] (op) inout[i]; RC_ETYPE if the op is not defined for dt
- * (bitwise/logical ops on floating types, MINLOC on plain types...). */
+ * (bitwise/logical ops on floating types, MINLOC on plain types...);
+ * RC_EINVAL if the buffers overlap.  Float MIN/MAX keep NaNs. */
 RC_WARN_UNUSED rc_status rc_reduce_local(const void *in, void *inout,
                                          size_t count, rc_datatype dt,
                                          rc_op op);
@@ -207,7 +208,9 @@ typedef void (*rc_log_fn)(int level, const char *line, void *user);
 rc_status rc_ctx_set_logger(rc_ctx *ctx, rc_log_fn fn, void *user);
 
 /* Connect (master side).  Uses RC_OPT_URL, or REDCOLL_URL from the
- * environment, else RC_EINVAL.  Connection and command timeouts apply. */
+ * environment, else RC_EINVAL.  Connection and command timeouts apply.
+ * Without a key set, loads REDCOLL_KEY_FILE, else RC_EKEY (rc_job_submit and
+ * rc_worker_run do the same). */
 RC_WARN_UNUSED rc_status rc_connect(rc_ctx *ctx);
 
 /* Async-signal-safe: ask a blocked rc_job_wait to return RC_ECANCELED and a

@@ -170,12 +170,23 @@ rc_status rc_ctx_url(rc_ctx *ctx, rc_url *u)
     return RC_OK;
 }
 
+rc_status rc_ctx_ensure_key(rc_ctx *ctx)
+{
+    if (ctx->keys.set)
+        return RC_OK;
+    const char *f = getenv("REDCOLL_KEY_FILE");
+    if (f && *f)
+        return rc_ctx_load_key(ctx, f);
+    return rc_seterr(ctx, RC_EKEY, "no key: load one (--key-file, REDCOLL_KEY_FILE); "
+                                   "there is no unauthenticated mode");
+}
+
 rc_status rc_connect(rc_ctx *ctx)
 {
     if (!ctx)
         return RC_EINVAL;
     rc_clearerr(ctx);
-    if (!ctx->keys.set)
+    if (rc_ctx_ensure_key(ctx) != RC_OK)
         return rc_seterr(ctx, RC_EKEY, "no key: load one (--key-file, REDCOLL_KEY_FILE) before connecting; "
                                        "there is no unauthenticated mode");
     rc_url u;

@@ -176,6 +176,8 @@ void rc_clearerr(rc_ctx *ctx);
 enum { RC_LOG_ERROR = 0, RC_LOG_WARN = 1, RC_LOG_INFO = 2, RC_LOG_DEBUG = 3 };
 void rc_log(const rc_ctx *ctx, int level, const char *fmt, ...) RC_PRINTF(3, 4);
 rc_status rc_ctx_url(rc_ctx *ctx, rc_url *u);
+/* Load REDCOLL_KEY_FILE if no key is set yet. */
+rc_status rc_ctx_ensure_key(rc_ctx *ctx);
 const rc_kernel_entry *rc_kernel_find(const rc_ctx *ctx, const char *name, size_t len);
 long long rc_now_ms(void);
 void rc_sleep_ms(long long ms);

@@ -487,8 +487,8 @@ rc_status rc_job_submit(rc_job *j)
     rc_status st = not_new(j);
     if (st != RC_OK)
         return st;
-    if (!ctx->keys.set)
-        return rc_seterr(ctx, RC_EKEY, "no key: load one (--key-file, REDCOLL_KEY_FILE); there is no unauthenticated mode");
+    if ((st = rc_ctx_ensure_key(ctx)) != RC_OK)
+        return st;
     if (j->out_mode == OUT_KEEP) {
         j->held = calloc(j->ntasks, sizeof *j->held);
         j->held_len = calloc(j->ntasks, sizeof *j->held_len);

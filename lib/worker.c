@@ -490,14 +490,13 @@ rc_status rc_worker_run(rc_ctx *ctx)
     if (!ctx)
         return RC_EINVAL;
     rc_clearerr(ctx);
-    if (!ctx->keys.set)
-        return rc_seterr(ctx, RC_EKEY, "no key: a worker needs --key-file or REDCOLL_KEY_FILE; "
-                                       "there is no unauthenticated mode");
+    rc_status st = rc_ctx_ensure_key(ctx);
+    if (st != RC_OK)
+        return st;
     if (!ctx->nkernels)
         return rc_seterr(ctx, RC_EINVAL, "no kernels registered: a worker could run nothing");
     rc_url u;
-    rc_status st = rc_ctx_url(ctx, &u);
-    if (st != RC_OK)
+    if ((st = rc_ctx_url(ctx, &u)) != RC_OK)
         return st;
     worker *w = calloc(1, sizeof *w);
     if (!w)
