@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# redis-fixture.sh - start or stop a private redis-server for one CTest test.
+#   redis-fixture.sh start DIR   picks a free loopback port, starts the server,
+#                                writes DIR/url (redis://127.0.0.1:PORT) and DIR/port
+#   redis-fixture.sh stop DIR    stops it and removes DIR
+# Tests use a real server, never a mock; each integration test gets its own so
+# tests can run in parallel and kill, flush or corrupt freely.
+set -u
+cmd=${1:-}; dir=${2:-}
+[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
+server=${REDCOLL_REDIS_SERVER:-redis-server}
+case "$cmd" in
+start)
+  if [ -f "$dir/redis.pid" ]; then "$0" stop "$dir"; fi
+  mkdir -p "$dir"
+  for attempt in $(seq 1 30); do
+    port=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+    rm -f "$dir/redis.pid"
+    "$server" --port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
+      --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --dir "$dir" >/dev/null 2>&1 || continue
+    for i in $(seq 1 100); do
+      if [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ]; then
+        echo "redis://127.0.0.1:$port" > "$dir/url"
+        echo "$port" > "$dir/port"
+        echo "redis-server on port $port (dir $dir)"
+        exit 0
+      fi
+      # the server exits at once when the port is taken: try another
+      [ -f "$dir/redis.pid" ] && ! kill -0 "$(cat "$dir/redis.pid")" 2>/dev/null && break
+      sleep 0.05
+    done
+    [ -f "$dir/redis.pid" ] && kill "$(cat "$dir/redis.pid")" 2>/dev/null
+  done
+  echo "could not start $server on a free port; log:" >&2
+  cat "$dir/redis.log" >&2 2>/dev/null
+  exit 1
+  ;;
+stop)
+  if [ -f "$dir/redis.pid" ]; then
+    pid=$(cat "$dir/redis.pid")
+    kill "$pid" 2>/dev/null
+    for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    kill -9 "$pid" 2>/dev/null
+  fi
+  rm -rf "$dir"
+  exit 0
+  ;;
+*) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+esac
