@@ -593,7 +593,7 @@ static void finish(rc_job *j, rc_status st)
         rc_log(j->ctx, RC_LOG_INFO, "job %s: done, %llu tasks, %llu workers", j->idhex,
                (unsigned long long)j->ntasks, (unsigned long long)j->stats.workers_seen);
     else
-        rc_log(j->ctx, RC_LOG_ERROR, "job %s failed: %s", j->idhex, j->errmsg);
+        rc_log(j->ctx, st == RC_ECANCELED ? RC_LOG_INFO : RC_LOG_ERROR, "job %s failed: %s", j->idhex, j->errmsg);
 }
 
 rc_status rc_job_cancel(rc_job *j)

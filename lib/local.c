@@ -115,11 +115,17 @@ void rc_local_stop(rc_local *loc)
     for (int i = 0; i < loc->nworkers; i++)
         if (loc->workers[i] > 0)
             kill(loc->workers[i], SIGTERM);
-    for (int i = 0; i < loc->nworkers; i++)
-        if (loc->workers[i] > 0 && !wait_exit(loc->workers[i], 10000)) {
+    /* an idle worker exits within one poll slice; one deep in a long task
+       would take as long as the task, and the caller is done with the
+       pool (finished or interrupted), so it gets a short grace, then KILL */
+    long long end = rc_now_ms() + 2000;
+    for (int i = 0; i < loc->nworkers; i++) {
+        long long left = end - rc_now_ms();
+        if (loc->workers[i] > 0 && !wait_exit(loc->workers[i], left > 0 ? left : 0)) {
             kill(loc->workers[i], SIGKILL);
             wait_exit(loc->workers[i], 5000);
         }
+    }
     stop_pid(loc->redis, 5000);
     if (loc->dir[0])
         remove_dir(loc->dir);

@@ -100,8 +100,9 @@ static void *lease_thread(void *arg)
         if (st != RC_OK)
             rc_log(ctx, RC_LOG_DEBUG, "lease renewal of %s failed: %s", id, c->err);
         else if (!owned && strcmp(lost_id, id) != 0) {
-            rc_log(ctx, RC_LOG_WARN, "lease on entry %s lapsed and another worker took it; "
-                                     "finishing anyway (the master keeps one result per task)", id);
+            rc_log(ctx, RC_LOG_WARN, "entry %s is no longer ours (its lease lapsed and another worker took it, "
+                                     "or its job ended); finishing anyway: the master keeps one result per task",
+                   id);
             memcpy(lost_id, id, sizeof lost_id);
         }
         if (r) freeReplyObject(r);
