@@ -288,6 +288,11 @@ int main(int argc, char **argv)
     if (st != RC_OK)
         goto fail;
     int embedded = !redis && !(getenv("REDCOLL_URL") && *getenv("REDCOLL_URL"));
+    if (worker && embedded) {
+        fprintf(stderr, "pi: --worker needs a Redis address: --redis URL or REDCOLL_URL\n");
+        rc_ctx_destroy(ctx);
+        return 2;
+    }
     if (!keyfile)
         keyfile = getenv("REDCOLL_KEY_FILE");
     if (!embedded || worker) {
@@ -300,10 +305,6 @@ int main(int argc, char **argv)
             goto fail;
     }
     if (worker) {
-        if (embedded) {
-            fprintf(stderr, "pi: --worker needs a Redis address: --redis URL or REDCOLL_URL\n");
-            goto out;
-        }
         st = rc_worker_run(ctx);
         if (st != RC_OK)
             goto fail;

@@ -234,7 +234,8 @@ uint64_t rc_task_rank(const rc_task *t);     /* task index, 0..ntasks-1 */
 uint64_t rc_task_ntasks(const rc_task *t);
 int rc_task_threads(const rc_task *t);       /* OpenMP threads to use */
 uint64_t rc_task_seed(const rc_task *t);     /* the job's seed */
-/* Input chunk (scatter) and broadcast blob; valid during the kernel call. */
+/* Input chunk (scatter) and broadcast blob; valid during the kernel call,
+ * 8-byte aligned (read doubles and 64-bit integers in place). */
 const void *rc_task_input(const rc_task *t, size_t *size);
 const void *rc_task_bcast(const rc_task *t, size_t *size);
 /* The task's random stream for block `block` (use one block per chunk of

@@ -77,6 +77,12 @@ rc_status rc_key_read_file(const char *path, unsigned char secret[RC_KEYBYTES],
         close(fd);
         return RC_EKEY;
     }
+    if (sb.st_size > (off_t)(RC_KEYBYTES * 2 + 2)) {
+        snprintf(why, whylen, "key file %s is %lld bytes: it must hold exactly %u hex digits and a newline",
+                 path, (long long)sb.st_size, RC_KEYBYTES * 2);
+        close(fd);
+        return RC_EKEY;
+    }
     char text[RC_KEYBYTES * 2 + 8];
     ssize_t n = read(fd, text, sizeof text);
     close(fd);

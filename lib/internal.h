@@ -34,7 +34,8 @@
  *  44  u16       kernel name length (<= RC_KERNEL_MAX)
  *  46  u16       reserved, 0
  *  48  u64       payload length
- *  56  kernel name, payload, then RC_MAC_BYTES of keyed BLAKE2b over
+ *  56  kernel name, zero padding to a multiple of 8 (so the payload is
+ *      8-byte aligned), payload, then RC_MAC_BYTES of keyed BLAKE2b over
  *      ("redcoll/1" || u16 queue length || queue || bytes 0..end of payload). */
 #define RC_WIRE_VERSION 1
 #define RC_HDR_BYTES 56u

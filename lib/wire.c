@@ -32,9 +32,14 @@ static uint64_t get64(const unsigned char *p)
     return v;
 }
 
+/* zero bytes after the kernel name that put the payload on an 8-byte
+   boundary (Redis hands each reply string out in its own malloc block, so
+   kernels and reductions can read doubles from it in place) */
+static size_t kpad(size_t kernel_len) { return (8 - (kernel_len & 7)) & 7; }
+
 size_t rc_wire_size(size_t kernel_len, uint64_t payload_len)
 {
-    return RC_HDR_BYTES + kernel_len + (size_t)payload_len + RC_MAC_BYTES;
+    return RC_HDR_BYTES + kernel_len + kpad(kernel_len) + (size_t)payload_len + RC_MAC_BYTES;
 }
 
 rc_status rc_wire_encode(const rc_env *e, const rc_keys *k, const char *queue,
@@ -58,8 +63,10 @@ rc_status rc_wire_encode(const rc_env *e, const rc_keys *k, const char *queue,
     put64(out + 48, e->payload_len);
     if (e->kernel_len)
         memcpy(out + RC_HDR_BYTES, e->kernel, e->kernel_len);
+    size_t pad = kpad(e->kernel_len);
+    memset(out + RC_HDR_BYTES + e->kernel_len, 0, pad);
     if (e->payload_len)
-        memcpy(out + RC_HDR_BYTES + e->kernel_len, e->payload, (size_t)e->payload_len);
+        memcpy(out + RC_HDR_BYTES + e->kernel_len + pad, e->payload, (size_t)e->payload_len);
     size_t body = outlen - RC_MAC_BYTES;
     rc_mac(k, queue, out, body, out + body);
     return RC_OK;
@@ -105,13 +112,19 @@ static rc_status parse_header(const unsigned char *buf, size_t len, rc_env *e,
     }
     /* 64-bit: len < 2^63 and each term is bounded, so this cannot wrap */
     uint64_t rest = (uint64_t)len - RC_HDR_BYTES - RC_MAC_BYTES;
-    if (e->payload_len > RC_PAYLOAD_MAX || (uint64_t)e->kernel_len + e->payload_len != rest) {
+    size_t pad = kpad(e->kernel_len);
+    if (e->payload_len > RC_PAYLOAD_MAX || (uint64_t)e->kernel_len + pad + e->payload_len != rest) {
         snprintf(why, whylen, "declared lengths (kernel %zu + payload %llu) do not match the %zu bytes received",
                  e->kernel_len, (unsigned long long)e->payload_len, len);
         return RC_EPROTO;
     }
+    for (size_t i = 0; i < pad; i++)
+        if (buf[RC_HDR_BYTES + e->kernel_len + i] != 0) {
+            snprintf(why, whylen, "padding after the kernel name is not zero");
+            return RC_EPROTO;
+        }
     e->kernel = (const char *)buf + RC_HDR_BYTES;
-    e->payload = buf + RC_HDR_BYTES + e->kernel_len;
+    e->payload = buf + RC_HDR_BYTES + e->kernel_len + pad;
     return RC_OK;
 }
 

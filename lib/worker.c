@@ -127,7 +127,9 @@ static void set_held(worker *w, const char *id)
 
 static int is_nogroup(const rc_conn *c, rc_status st)
 {
-    return st == RC_EREDIS && c->c && strstr(c->err, "NOGROUP") != NULL;
+    /* Redis 7 unblocks a reader of a deleted stream with "UNBLOCKED ... no
+       longer exists"; either way the queue was removed */
+    return st == RC_EREDIS && c->c && (strstr(c->err, "NOGROUP") != NULL || strstr(c->err, "UNBLOCKED") != NULL);
 }
 
 static int interrupted(const worker *w) { return w->ctx->interrupted != 0; }

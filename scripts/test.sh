@@ -11,11 +11,11 @@ jobs=$(nproc)
 run_suite() {
   (cd "$1" && ctest --output-on-failure -j2 --timeout 600)
 }
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREDCOLL_WERROR=ON >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREDCOLL_WERROR=ON -DREDCOLL_TESTS=ON >/dev/null
 cmake --build build -j"$jobs"
 run_suite build
-cmake -S . -B build-clang -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREDCOLL_WERROR=ON >/dev/null
+cmake -S . -B build-clang -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREDCOLL_WERROR=ON -DREDCOLL_TESTS=ON >/dev/null
 cmake --build build-clang -j"$jobs"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DREDCOLL_SANITIZE=ON -DREDCOLL_WERROR=ON >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DREDCOLL_SANITIZE=ON -DREDCOLL_WERROR=ON -DREDCOLL_TESTS=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 run_suite build-asan
