@@ -1,0 +1,34 @@
+# integration.cmake - redcoll's integration tests: real redis-server, real worker processes.
+#
+# Why: the collectives and the fault handling are only meaningful end to end,
+# so each subtest of test_collectives / test_faults is its own CTest test with
+# its own redis-server (rc_redis_fixture), can run in parallel with the
+# others, and is labelled `integration` (ctest -L integration).  The worker
+# binary the tests spawn, testworker, is passed as the second argument.
+
+add_executable(testworker testworker.c)
+target_link_libraries(testworker PRIVATE redcoll m)
+target_compile_definitions(testworker PRIVATE _GNU_SOURCE)
+
+set(rc_integration_collectives
+  scatter_gather_1m scatterv_gatherv bcast reduce_ops reduce_float_order
+  many_tasks keep_outputs nonblocking deterministic_pool unknown_kernel
+  kernel_error output_size_mismatch no_key_bad_args key_file_errors)
+set(rc_integration_faults
+  worker_join_midjob kill9_midjob stalled_worker tamper_task tamper_result
+  wrong_key_worker sigterm_drain linger queue_removed queue_removed_midjob
+  descriptor_deleted connections_killed master_interrupt job_timeout
+  result_lost)
+
+foreach(prog collectives faults)
+  add_executable(test_${prog} test_${prog}.c)
+  target_link_libraries(test_${prog} PRIVATE redcoll PkgConfig::HIREDIS m)
+  target_compile_definitions(test_${prog} PRIVATE _GNU_SOURCE)
+  add_dependencies(test_${prog} testworker)
+  foreach(sub ${rc_integration_${prog}})
+    set(name ${prog}.${sub})
+    add_test(NAME ${name} COMMAND test_${prog} ${sub} $<TARGET_FILE:testworker>)
+    set_tests_properties(${name} PROPERTIES LABELS integration TIMEOUT 150)
+    rc_redis_fixture(${name})
+  endforeach()
+endforeach()
