@@ -53,14 +53,26 @@ static void usage(FILE *f)
             "  --worker          serve the queue instead of submitting a job\n"
             "  --linger SECONDS  a worker idle this long exits (default: never)\n"
             "  --lease SECONDS   task lease before redelivery (default 5)\n"
+            "  --heartbeat SECONDS  lease renewal period (default lease/4)\n"
+            "  --max-attempts N  a task is started at most N times (default 3)\n"
+            "  --drain-timeout SECONDS  on SIGTERM, hand the task back if it runs longer\n"
+            "                    than this (default: finish it)\n"
             "  --timeout SECONDS master gives up after this (default: never)\n"
+            "  --redis-deadline SECONDS  master gives up when Redis is unreachable this long\n"
+            "                    (default 60)\n"
+            "  --retention SECONDS  job state expires this long after its master last\n"
+            "                    touched it (default 86400)\n"
+            "  --attach JOBID    collect a job submitted by an earlier master (same --samples\n"
+            "                    is not needed: it is read from Redis)\n"
             "  --local           run the kernel in this process with OpenMP, no Redis\n"
             "  --json            print one JSON object on stdout\n"
             "  -v, --verbose     more log output (repeat for debug)\n"
             "  -q, --quiet       errors only\n"
             "  --help            this text\n\n"
-            "Signals: SIGTERM/SIGINT make a worker finish and deliver its task, then exit 0;\n"
-            "Ctrl-C on the master cancels the job and stops what it started.\n");
+            "Signals: SIGTERM/SIGINT make a worker finish and deliver its task, then exit 0\n"
+            "(a second one hands the task back to the queue and exits at once: the way to\n"
+            "use EC2's two-minute spot notice); Ctrl-C on the master cancels the job and\n"
+            "stops what it started.\n");
 }
 
 static int parse_u64(const char *opt, const char *s, uint64_t *out)
@@ -109,6 +121,12 @@ static int pi_kernel(rc_task *t, void *user)
         return rc_task_fail(t, "pi: out of memory");
     *out = pi_count_hits(rc_task_seed(t), rc_task_rank(t), mine, rc_task_threads(t));
     return 0;
+}
+
+static void abandon_now(void *user)
+{
+    (void)user;
+    _exit(0); /* the task is back in the queue; the kernel cannot be stopped otherwise */
 }
 
 static double now_s(void)
@@ -186,7 +204,8 @@ static void report(int json, const char *mode, uint64_t hits, uint64_t samples, 
 }
 
 enum { O_SAMPLES = 256, O_TASKS, O_SEED, O_THREADS, O_WORKERS, O_REDIS, O_KEY, O_QUEUE, O_WORKER, O_LINGER,
-       O_LOCAL, O_JSON, O_HELP, O_LEASE, O_TIMEOUT };
+       O_LOCAL, O_JSON, O_HELP, O_LEASE, O_TIMEOUT, O_HEARTBEAT, O_MAXATT, O_DRAIN, O_DEADLINE, O_RETENTION,
+       O_ATTACH };
 
 int main(int argc, char **argv)
 {
@@ -199,11 +218,16 @@ int main(int argc, char **argv)
         {"local", no_argument, 0, O_LOCAL},           {"json", no_argument, 0, O_JSON},
         {"help", no_argument, 0, O_HELP},             {"lease", required_argument, 0, O_LEASE},
         {"timeout", required_argument, 0, O_TIMEOUT}, {"verbose", no_argument, 0, 'v'},
-        {"quiet", no_argument, 0, 'q'},               {0, 0, 0, 0}};
+        {"quiet", no_argument, 0, 'q'},               {"heartbeat", required_argument, 0, O_HEARTBEAT},
+        {"max-attempts", required_argument, 0, O_MAXATT}, {"drain-timeout", required_argument, 0, O_DRAIN},
+        {"redis-deadline", required_argument, 0, O_DEADLINE}, {"retention", required_argument, 0, O_RETENTION},
+        {"attach", required_argument, 0, O_ATTACH},   {0, 0, 0, 0}};
     uint64_t samples = 1000000000ULL, tasks = 64, seed = 1, threads = 0, workers = 0;
     const char *redis = NULL, *keyfile = NULL, *queue = "pi";
     int worker = 0, local = 0, json = 0, loglevel = 1;
-    long long linger = 0, lease = 0, timeout = 0;
+    long long linger = 0, lease = 0, timeout = 0, heartbeat = 0, drain = 0, deadline = 0, retention = 0;
+    uint64_t max_attempts = 0;
+    const char *attach = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "vq", opts, NULL)) != -1) {
         int bad = 0;
@@ -220,6 +244,12 @@ int main(int argc, char **argv)
         case O_LINGER: bad = parse_secs("--linger", optarg, &linger); break;
         case O_LEASE: bad = parse_secs("--lease", optarg, &lease); break;
         case O_TIMEOUT: bad = parse_secs("--timeout", optarg, &timeout); break;
+        case O_HEARTBEAT: bad = parse_secs("--heartbeat", optarg, &heartbeat); break;
+        case O_DRAIN: bad = parse_secs("--drain-timeout", optarg, &drain); break;
+        case O_DEADLINE: bad = parse_secs("--redis-deadline", optarg, &deadline); break;
+        case O_RETENTION: bad = parse_secs("--retention", optarg, &retention); break;
+        case O_MAXATT: bad = parse_u64("--max-attempts", optarg, &max_attempts); break;
+        case O_ATTACH: attach = optarg; break;
         case O_LOCAL: local = 1; break;
         case O_JSON: json = 1; break;
         case 'v': loglevel++; break;
@@ -283,11 +313,22 @@ int main(int argc, char **argv)
     if (st == RC_OK && lease) st = rc_ctx_set_int(ctx, RC_OPT_LEASE_MS, lease);
     if (st == RC_OK && linger) st = rc_ctx_set_int(ctx, RC_OPT_LINGER_MS, linger);
     if (st == RC_OK && timeout) st = rc_ctx_set_int(ctx, RC_OPT_JOB_TIMEOUT_MS, timeout);
+    if (st == RC_OK && heartbeat) st = rc_ctx_set_int(ctx, RC_OPT_HEARTBEAT_MS, heartbeat);
+    if (st == RC_OK && drain) st = rc_ctx_set_int(ctx, RC_OPT_DRAIN_TIMEOUT_MS, drain);
+    if (st == RC_OK && deadline) st = rc_ctx_set_int(ctx, RC_OPT_REDIS_DEADLINE_MS, deadline);
+    if (st == RC_OK && retention) st = rc_ctx_set_int(ctx, RC_OPT_RETENTION_MS, retention);
+    if (st == RC_OK && max_attempts) st = rc_ctx_set_int(ctx, RC_OPT_MAX_ATTEMPTS, (long long)max_attempts);
+    if (st == RC_OK) st = rc_ctx_set_abandon_handler(ctx, abandon_now, NULL);
     if (st == RC_OK && redis) st = rc_ctx_set_str(ctx, RC_OPT_URL, redis);
     if (st == RC_OK) st = rc_register_kernel(ctx, "pi", pi_kernel, NULL);
     if (st != RC_OK)
         goto fail;
     int embedded = !redis && !(getenv("REDCOLL_URL") && *getenv("REDCOLL_URL"));
+    if (attach && (embedded || worker)) {
+        fprintf(stderr, "pi: --attach needs a Redis address and excludes --worker\n");
+        rc_ctx_destroy(ctx);
+        return 2;
+    }
     if (worker && embedded) {
         fprintf(stderr, "pi: --worker needs a Redis address: --redis URL or REDCOLL_URL\n");
         rc_ctx_destroy(ctx);
@@ -327,16 +368,41 @@ int main(int argc, char **argv)
         if ((st = rc_local_start(ctx, wargv, nw, &loc)) != RC_OK)
             goto fail;
     }
-    if ((st = rc_job_create(ctx, "pi", tasks, &job)) != RC_OK || (st = rc_job_set_seed(job, seed)) != RC_OK ||
-        (st = rc_job_bcast(job, &samples, 1, RC_UINT64)) != RC_OK)
-        goto fail;
     uint64_t hits = 0;
-    if ((st = rc_job_reduce(job, &hits, 1, RC_UINT64, rc_op_builtin(RC_SUM))) != RC_OK)
-        goto fail;
-    if ((st = rc_job_submit(job)) != RC_OK)
-        goto fail;
-    if (!json && !embedded)
-        fprintf(stderr, "pi: job %s submitted to queue '%s'\n", rc_job_id(job), queue);
+    if (attach) {
+        /* the job's own record says how many samples and tasks it has */
+        if ((st = rc_job_attach(ctx, attach, &job)) != RC_OK)
+            goto fail;
+        if (strcmp(rc_job_kernel(job), "pi") != 0) {
+            fprintf(stderr, "pi: job %s runs kernel '%s', not pi\n", attach, rc_job_kernel(job));
+            goto out;
+        }
+        tasks = rc_job_ntasks(job);
+        samples = 0; /* filled from the descriptor below */
+        if ((st = rc_job_reduce(job, &hits, 1, RC_UINT64, rc_op_builtin(RC_SUM))) != RC_OK)
+            goto fail;
+        const void *blob;
+        size_t blen;
+        rc_job_broadcast(job, &blob, &blen);
+        if (blen != sizeof samples) {
+            fprintf(stderr, "pi: job %s's broadcast is %zu bytes, not a sample count\n", attach, blen);
+            goto out;
+        }
+        memcpy(&samples, blob, sizeof samples);
+        seed = rc_job_seed(job);
+        fprintf(stderr, "pi: attached to job %s (%" PRIu64 " tasks)\n", attach, tasks);
+    } else {
+        if ((st = rc_job_create(ctx, "pi", tasks, &job)) != RC_OK || (st = rc_job_set_seed(job, seed)) != RC_OK ||
+            (st = rc_job_bcast(job, &samples, 1, RC_UINT64)) != RC_OK)
+            goto fail;
+        if ((st = rc_job_reduce(job, &hits, 1, RC_UINT64, rc_op_builtin(RC_SUM))) != RC_OK)
+            goto fail;
+        if ((st = rc_job_submit(job)) != RC_OK)
+            goto fail;
+        if (!embedded)
+            fprintf(stderr, "pi: job %s submitted to queue '%s' (collect it later with --attach %s)\n",
+                    rc_job_id(job), queue, rc_job_id(job));
+    }
     if ((st = rc_job_wait(job)) != RC_OK)
         goto fail;
     rc_job_stats js;

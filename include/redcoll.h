@@ -171,7 +171,8 @@ typedef struct rc_ctx rc_ctx;
 
 typedef enum rc_option {
     RC_OPT_URL = 1,              /* str: redis://[user:pass@]host:port/db or unix:///path[?db=N] */
-    RC_OPT_QUEUE = 2,            /* str: queue name (default "redcoll") */
+    RC_OPT_QUEUE = 2,            /* str: queue name (default "redcoll"); a worker may
+                                    serve several, "high,low", in priority order */
     RC_OPT_KEY_FILE = 3,         /* str: load the key from this file */
     RC_OPT_LEASE_MS = 4,         /* int: task lease (default 5000) */
     RC_OPT_HEARTBEAT_MS = 5,     /* int: lease renewal period (default lease/4) */
@@ -182,7 +183,15 @@ typedef enum rc_option {
     RC_OPT_JOB_TIMEOUT_MS = 10,  /* int: rc_job_wait gives up after this (0: never) */
     RC_OPT_LOG_LEVEL = 11,       /* int: 0 error,1 warn,2 info,3 debug (default 1) */
     RC_OPT_MAX_REPUBLISH = 12,   /* int: re-sends of one task after auth rejects (default 5) */
-    RC_OPT_POLL_MS = 13          /* int: worker/master blocking poll slice (default 200) */
+    RC_OPT_POLL_MS = 13,         /* int: worker/master blocking poll slice (default 200) */
+    RC_OPT_MAX_ATTEMPTS = 14,    /* int: a task is started at most this often (default 3);
+                                    then the job fails naming the task and the last reason */
+    RC_OPT_DRAIN_TIMEOUT_MS = 15,/* int: after a stop request, hand the task in hand back if
+                                    it is still running after this (0: finish it) */
+    RC_OPT_REDIS_DEADLINE_MS = 16,/* int: a master gives up after Redis is unreachable this
+                                    long (default 60000); workers retry until stopped */
+    RC_OPT_RETENTION_MS = 17     /* int: job state and results expire from Redis this long
+                                    after the master last touched them (default 24 h) */
 } rc_option;
 
 /* Create a context with default options; NULL if out of memory.  Calls
@@ -214,8 +223,17 @@ rc_status rc_ctx_set_logger(rc_ctx *ctx, rc_log_fn fn, void *user);
 RC_WARN_UNUSED rc_status rc_connect(rc_ctx *ctx);
 
 /* Async-signal-safe: ask a blocked rc_job_wait to return RC_ECANCELED and a
- * running rc_worker_run to finish its task in hand and return RC_OK. */
+ * running rc_worker_run to finish its task in hand, deliver it and return
+ * RC_OK.  A second call makes the worker hand the task in hand back to the
+ * queue at once (as does RC_OPT_DRAIN_TIMEOUT_MS); see below. */
 void rc_ctx_interrupt(rc_ctx *ctx);
+
+/* Called (from the worker's lease thread) right after the task in hand was
+ * handed back because of a second stop request or the drain timeout.  The
+ * kernel cannot be stopped from outside, so a program that wants to exit at
+ * once does it here, typically with _exit(0); without a handler the worker
+ * lets the kernel finish, discards its result and returns RC_OK. */
+rc_status rc_ctx_set_abandon_handler(rc_ctx *ctx, void (*fn)(void *user), void *user);
 
 /* ------------------------------------------------------------------ */
 /* Kernels                                                               */
@@ -292,6 +310,20 @@ RC_WARN_UNUSED rc_status rc_job_run(rc_job *job);
 /* Remove the job's pending tasks and keys from Redis. */
 rc_status rc_job_cancel(rc_job *job);
 
+/* Re-attach to a job another master submitted (its id as printed by
+ * rc_job_id), running or finished but not yet collected: reads its
+ * descriptor, then the caller sets the same gather/reduce (and, so lost or
+ * tampered tasks can be re-sent, the same scatter) and calls rc_job_wait.
+ * Results already delivered are read back from Redis, not recomputed.
+ * RC_ENOTFOUND if the job was collected, cancelled or expired. */
+RC_WARN_UNUSED rc_status rc_job_attach(rc_ctx *ctx, const char *id, rc_job **out);
+/* The kernel name and task count of a job (useful after rc_job_attach). */
+const char *rc_job_kernel(const rc_job *job);
+uint64_t rc_job_ntasks(const rc_job *job);
+uint64_t rc_job_seed(const rc_job *job);
+/* The job's broadcast blob (owned by the job or the caller, as given). */
+void rc_job_broadcast(const rc_job *job, const void **data, size_t *size);
+
 /* After success with no gather/reduce: task r's output (owned by the job,
  * valid until rc_job_destroy). */
 rc_status rc_job_output(const rc_job *job, uint64_t rank, const void **data, size_t *size);
@@ -306,6 +338,7 @@ typedef struct rc_job_stats {
     uint64_t duplicates;        /* authentic results for tasks already done (ignored) */
     uint64_t rejected;          /* results that failed authentication or checks */
     uint64_t republished;       /* tasks re-sent after a rejection */
+    uint64_t redelivered;       /* accepted results that needed more than one attempt */
     double seconds;             /* submit to finish (or to now) */
 } rc_job_stats;
 /* Copy the job's counters into *st. */

@@ -33,6 +33,10 @@ rc_ctx *rc_ctx_create(void)
     ctx->threads = 1;
     ctx->log_level = RC_LOG_WARN;
     ctx->max_republish = 10;
+    ctx->max_attempts = 3;
+    ctx->drain_timeout_ms = 0;
+    ctx->redis_deadline_ms = 60000;
+    ctx->retention_ms = 24LL * 3600 * 1000;
     if (gethostname(ctx->host, sizeof ctx->host) != 0)
         strcpy(ctx->host, "unknown");
     ctx->host[sizeof ctx->host - 1] = '\0';
@@ -72,8 +76,17 @@ rc_status rc_ctx_set_str(rc_ctx *ctx, rc_option opt, const char *value)
         return RC_OK;
     }
     case RC_OPT_QUEUE: {
-        if (rc_queue_name_check(value, why, sizeof why) != RC_OK)
-            return rc_seterr(ctx, RC_EINVAL, "%s", why);
+        /* "a,b,c": a worker serves them in this priority order */
+        char part[256];
+        const char *s = value ? value : "";
+        do {
+            const char *comma = strchr(s, ',');
+            size_t n = comma ? (size_t)(comma - s) : strlen(s);
+            snprintf(part, sizeof part, "%.*s", (int)(n < 255 ? n : 255), s);
+            if (n > 255 || rc_queue_name_check(part, why, sizeof why) != RC_OK)
+                return rc_seterr(ctx, RC_EINVAL, "%s", n > 255 ? "queue name too long" : why);
+            s = comma ? comma + 1 : s + n;
+        } while (*s || s[-1] == ',');
         char *dup = strdup(value);
         if (!dup)
             return rc_seterr(ctx, RC_ENOMEM, "out of memory");
@@ -107,7 +120,11 @@ rc_status rc_ctx_set_int(rc_ctx *ctx, rc_option opt, long long v)
     case RC_OPT_POLL_MS: slot = &ctx->poll_ms; lo = 1; hi = 5000; name = "poll interval"; break;
     case RC_OPT_THREADS: islot = &ctx->threads; lo = 1; hi = 4096; name = "threads"; break;
     case RC_OPT_LOG_LEVEL: islot = &ctx->log_level; lo = -1; hi = 3; name = "log level"; break;
-    case RC_OPT_MAX_REPUBLISH: islot = &ctx->max_republish; hi = 1000000; name = "max republish"; break;
+    case RC_OPT_MAX_REPUBLISH: islot = &ctx->max_republish; hi = 255; name = "max republish"; break;
+    case RC_OPT_MAX_ATTEMPTS: islot = &ctx->max_attempts; lo = 1; hi = 1000; name = "max attempts"; break;
+    case RC_OPT_DRAIN_TIMEOUT_MS: slot = &ctx->drain_timeout_ms; name = "drain timeout"; break;
+    case RC_OPT_REDIS_DEADLINE_MS: slot = &ctx->redis_deadline_ms; lo = 100; name = "Redis deadline"; break;
+    case RC_OPT_RETENTION_MS: slot = &ctx->retention_ms; lo = 1000; hi = 365LL * 24 * 3600 * 1000; name = "retention"; break;
     default:
         return rc_seterr(ctx, RC_EINVAL, "option %d does not take an integer", (int)opt);
     }
@@ -155,8 +172,17 @@ rc_status rc_ctx_set_logger(rc_ctx *ctx, rc_log_fn fn, void *user)
 
 void rc_ctx_interrupt(rc_ctx *ctx)
 {
-    if (ctx)
-        ctx->interrupted = 1;
+    if (ctx && ctx->interrupted < 100)
+        ctx->interrupted++;
+}
+
+rc_status rc_ctx_set_abandon_handler(rc_ctx *ctx, void (*fn)(void *user), void *user)
+{
+    if (!ctx)
+        return RC_EINVAL;
+    ctx->abandon_fn = fn;
+    ctx->abandon_user = user;
+    return RC_OK;
 }
 
 rc_status rc_ctx_url(rc_ctx *ctx, rc_url *u)

@@ -32,7 +32,7 @@
  *  32  u64       aux: JOB seed, RESULT/REJECT worker id, TASK 0
  *  40  u32       status: RESULT status, JOB threads per task, else 0
  *  44  u16       kernel name length (<= RC_KERNEL_MAX)
- *  46  u16       reserved, 0
+ *  46  u16       RESULT: attempt number (delivery count, saturating); else 0
  *  48  u64       payload length
  *  56  kernel name, zero padding to a multiple of 8 (so the payload is
  *      8-byte aligned), payload, then RC_MAC_BYTES of keyed BLAKE2b over
@@ -51,6 +51,7 @@ typedef struct rc_env {
     uint32_t keyid;
     uint64_t job, rank, ntasks, aux;
     uint32_t status;
+    uint16_t attempt;         /* RESULT only */
     const char *kernel;       /* not NUL-terminated; kernel_len bytes */
     size_t kernel_len;
     const void *payload;
@@ -104,7 +105,7 @@ typedef struct rc_conn {
     rc_url url;
     long long connect_ms, command_ms;
     int down_logged;          /* "lost connection" said once per outage */
-    char sha[2][41];          /* SHA1 of the loaded queue scripts ("" unknown) */
+    char sha[4][41];          /* SHA1 of the loaded queue scripts ("" unknown) */
     char err[256];
 } rc_conn;
 
@@ -142,7 +143,8 @@ void rc_hex64(uint64_t v, char out[17]);
 /* XGROUP CREATE ... MKSTREAM, ignoring BUSYGROUP. */
 rc_status rc_queue_ensure_group(rc_conn *c, const rc_keynames *kn);
 /* EVALSHA with EVAL fallback. */
-enum { RC_SCRIPT_DELIVER = 0, RC_SCRIPT_RENEW = 1, RC_SCRIPT_COUNT_ };
+enum { RC_SCRIPT_DELIVER = 0, RC_SCRIPT_RENEW = 1, RC_SCRIPT_TAKEOVER = 2, RC_SCRIPT_HANDBACK = 3,
+       RC_SCRIPT_COUNT_ };
 rc_status rc_script(rc_conn *c, int which, redisReply **reply, int nkeys, int nargs,
                     const char **argv, const size_t *lens);
 
@@ -161,13 +163,16 @@ struct rc_ctx {
     rc_keys keys;
     long long lease_ms, heartbeat_ms, connect_ms, command_ms;
     long long linger_ms, job_timeout_ms, poll_ms;
-    int threads, log_level, max_republish;
+    long long drain_timeout_ms, redis_deadline_ms, retention_ms;
+    int threads, log_level, max_republish, max_attempts;
+    void (*abandon_fn)(void *);
+    void *abandon_user;
     rc_log_fn logfn;
     void *loguser;
     rc_kernel_entry *kernels;
     size_t nkernels, capkernels;
     rc_conn *conn;            /* master connection */
-    volatile sig_atomic_t interrupted;
+    volatile sig_atomic_t interrupted; /* count of stop requests */
     char host[64];
     char errmsg[512];
 };

@@ -6,8 +6,8 @@
  * with pipelined XADDs.  The master remembers every entry id so it can
  * remove what is left if the job fails or is cancelled.
  *
- * Collecting: results arrive on the job's list in whatever order workers
- * finish, possibly twice (a worker that stalled past its lease delivers late)
+ * Collecting: results arrive on the job's result stream in whatever order
+ * workers finish, possibly twice (a worker that stalled past its lease delivers late)
  * and possibly forged.  Each is verified, then accepted only if its task is
  * not done yet - a per-task flag, never a message count - so a duplicate can
  * neither be counted twice nor overwrite the accepted copy.  Reduction runs
@@ -19,7 +19,13 @@
  * When a worker reports a task it could not verify, or a result fails
  * verification, the master publishes a fresh copy from the caller's buffers,
  * at most max_republish times per task; past that the job fails with
- * RC_EAUTH naming the task.  Never a wrong number, never a silent hang. */
+ * RC_EAUTH naming the task.  Never a wrong number, never a silent hang.
+ *
+ * Restarts: the master reads the result stream from a position it keeps,
+ * never destructively, so a reply lost with a dropped connection is read
+ * again, and a new master can re-attach by job id and read everything from
+ * the start.  While it waits, the master refreshes the retention TTL of the
+ * job's keys; if it dies for good, they expire. */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -31,7 +37,6 @@ enum { ST_NEW, ST_RUNNING, ST_DONE };
 
 #define SUBMIT_BATCH 256
 #define POP_BATCH 256
-#define REDIS_RETRY_MS 30000
 
 typedef struct stream_id { uint64_t ms, seq; } stream_id;
 
@@ -41,7 +46,10 @@ struct rc_job {
     size_t kernel_len;
     uint64_t ntasks, seed, id;
     char idhex[17];
-    char meta_key[300], res_key[320];
+    char meta_key[300], res_key[320], why_key[320];
+    char last_id[48];                 /* result stream position read so far */
+    int attached;                     /* re-attached: we did not publish it */
+    unsigned char *bcast_own;         /* attached: copy of the descriptor's blob */
     rc_keynames kn;
 
     const unsigned char *bcast;       /* caller's */
@@ -76,7 +84,7 @@ struct rc_job {
     uint64_t *workers;                /* open-addressing set of worker ids (0 = empty) */
     size_t wcap;
     rc_job_stats stats;
-    long long t_submit, t_end, last_meta_check;
+    long long t_submit, t_end, last_meta_check, last_refresh;
 
     unsigned char *enc;               /* encode scratch */
     size_t enccap;
@@ -104,6 +112,8 @@ rc_status rc_job_create(rc_ctx *ctx, const char *kernel, uint64_t ntasks, rc_job
     size_t klen = kernel ? strlen(kernel) : 0;
     if (klen == 0 || klen > RC_KERNEL_MAX)
         return rc_seterr(ctx, RC_EINVAL, "kernel name must be 1 to %u characters", RC_KERNEL_MAX);
+    if (strchr(ctx->queue, ','))
+        return rc_seterr(ctx, RC_EINVAL, "a job goes to one queue; '%s' names several (a worker option)", ctx->queue);
     if (ntasks == 0 || ntasks > (uint64_t)1 << 40)
         return rc_seterr(ctx, RC_EINVAL, "task count %llu out of range [1, 2^40]", (unsigned long long)ntasks);
     rc_job *j = calloc(1, sizeof *j);
@@ -125,6 +135,8 @@ rc_status rc_job_create(rc_ctx *ctx, const char *kernel, uint64_t ntasks, rc_job
     rc_random_u64(&j->id);
     rc_hex64(j->id, j->idhex);
     rc_job_keys(ctx->queue, j->id, j->meta_key, sizeof j->meta_key, j->res_key, sizeof j->res_key);
+    snprintf(j->why_key, sizeof j->why_key, "%s:why", j->meta_key);
+    strcpy(j->last_id, "0-0");
     rc_keys_for_queue(ctx->queue, &j->kn);
     j->stats.tasks = ntasks;
     *out = j;
@@ -160,6 +172,7 @@ void rc_job_destroy(rc_job *j)
     free(j->tmp);
     free(j->workers);
     free(j->enc);
+    free(j->bcast_own);
     free(j);
 }
 
@@ -201,6 +214,8 @@ rc_status rc_job_bcast(rc_job *j, const void *buf, size_t count, rc_datatype dt)
     rc_status st = not_new(j);
     size_t es, n;
     if (st != RC_OK || (st = elem_size(j, dt, &es)) != RC_OK) return st;
+    if (j->attached)
+        return rc_seterr(j->ctx, RC_ESTATE, "job %s is re-attached: its broadcast is already in Redis", j->idhex);
     if (mul_overflows(count, es, &n) || n > RC_PAYLOAD_MAX)
         return rc_seterr(j->ctx, RC_EINVAL, "broadcast of %zu elements is larger than the %llu-byte limit",
                          count, (unsigned long long)RC_PAYLOAD_MAX);
@@ -410,10 +425,12 @@ static rc_status publish_meta(rc_job *j)
     rc_status st = ensure_enc(j, len);
     if (st != RC_OK || (st = rc_wire_encode(&e, &j->ctx->keys, j->ctx->queue, j->enc, len)) != RC_OK)
         return st;
-    const char *av[] = {"SET", j->meta_key, (const char *)j->enc};
-    size_t al[] = {3, strlen(j->meta_key), len};
+    char px[32];
+    snprintf(px, sizeof px, "%lld", j->ctx->retention_ms);
+    const char *av[] = {"SET", j->meta_key, (const char *)j->enc, "PX", px};
+    size_t al[] = {3, strlen(j->meta_key), len, 2, strlen(px)};
     redisReply *r = NULL;
-    st = rc_conn_cmd(j->ctx->conn, &r, 3, av, al);
+    st = rc_conn_cmd(j->ctx->conn, &r, 5, av, al);
     if (r) freeReplyObject(r);
     if (st != RC_OK)
         return job_err(j, st, "cannot store job %s: %s", j->idhex, j->ctx->conn->err);
@@ -467,6 +484,21 @@ static rc_status xadd_tasks(rc_job *j, const uint64_t *ranks, size_t n, stream_i
     return first;
 }
 
+static rc_status prepare_outputs(rc_job *j)
+{
+    if (j->out_mode == OUT_KEEP) {
+        j->held = calloc(j->ntasks, sizeof *j->held);
+        j->held_len = calloc(j->ntasks, sizeof *j->held_len);
+        if (!j->held || !j->held_len)
+            return rc_seterr(j->ctx, RC_ENOMEM, "out of memory");
+    } else if (j->out_mode == OUT_REDUCE) {
+        j->held = calloc(j->ntasks, sizeof *j->held);
+        if (!j->held)
+            return rc_seterr(j->ctx, RC_ENOMEM, "out of memory");
+    }
+    return RC_OK;
+}
+
 static rc_status ensure_conn(rc_job *j)
 {
     rc_ctx *ctx = j->ctx;
@@ -487,18 +519,10 @@ rc_status rc_job_submit(rc_job *j)
     rc_status st = not_new(j);
     if (st != RC_OK)
         return st;
-    if ((st = rc_ctx_ensure_key(ctx)) != RC_OK)
+    if (j->attached)
+        return rc_seterr(ctx, RC_ESTATE, "job %s is re-attached, not new: collect it with rc_job_wait", j->idhex);
+    if ((st = rc_ctx_ensure_key(ctx)) != RC_OK || (st = prepare_outputs(j)) != RC_OK)
         return st;
-    if (j->out_mode == OUT_KEEP) {
-        j->held = calloc(j->ntasks, sizeof *j->held);
-        j->held_len = calloc(j->ntasks, sizeof *j->held_len);
-        if (!j->held || !j->held_len)
-            return rc_seterr(ctx, RC_ENOMEM, "out of memory");
-    } else if (j->out_mode == OUT_REDUCE) {
-        j->held = calloc(j->ntasks, sizeof *j->held);
-        if (!j->held)
-            return rc_seterr(ctx, RC_ENOMEM, "out of memory");
-    }
     if ((st = ensure_conn(j)) != RC_OK)
         return st;
     if ((st = rc_queue_ensure_group(ctx->conn, &j->kn)) != RC_OK)
@@ -524,7 +548,7 @@ rc_status rc_job_submit(rc_job *j)
     }
     rc_log(ctx, RC_LOG_INFO, "job %s: %llu tasks of kernel '%s' on queue '%s'", j->idhex,
            (unsigned long long)j->ntasks, j->kernel, ctx->queue);
-    j->last_meta_check = rc_now_ms();
+    j->last_meta_check = j->last_refresh = rc_now_ms();
     return RC_OK;
 }
 
@@ -567,11 +591,48 @@ static void remove_entries(rc_job *j, const stream_id *ids, size_t n)
     }
 }
 
+/* A re-attached master does not know its tasks' entry ids: find them. */
+static void remove_entries_by_scan(rc_job *j)
+{
+    rc_conn *c = j->ctx->conn;
+    char start[48] = "-";
+    for (;;) {
+        redisReply *r = NULL;
+        if (rc_conn_cmdf(c, &r, "XRANGE %s %s + COUNT 500", j->kn.tasks, start) != RC_OK ||
+            r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+            if (r) freeReplyObject(r);
+            return;
+        }
+        stream_id ids[500];
+        size_t n = 0;
+        for (size_t i = 0; i < r->elements; i++) {
+            const redisReply *e = r->element[i];
+            if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
+                continue;
+            stream_id id;
+            if (parse_id(e->element[0], &id) != 0)
+                continue;
+            snprintf(start, sizeof start, "(%llu-%llu", (unsigned long long)id.ms, (unsigned long long)id.seq);
+            const redisReply *f = e->element[1];
+            rc_env claim;
+            if (f->type == REDIS_REPLY_ARRAY && f->elements == 2 && f->element[1]->type == REDIS_REPLY_STRING &&
+                rc_wire_peek((const unsigned char *)f->element[1]->str, f->element[1]->len, &claim) == RC_OK &&
+                claim.job == j->id)
+                ids[n++] = id;
+        }
+        size_t got = r->elements;
+        freeReplyObject(r);
+        remove_entries(j, ids, n);
+        if (got < 500)
+            return;
+    }
+}
+
 static void remove_job_keys(rc_job *j)
 {
     redisReply *r = NULL;
     if (j->ctx->conn)
-        (void)rc_conn_cmdf(j->ctx->conn, &r, "DEL %s %s", j->meta_key, j->res_key);
+        (void)rc_conn_cmdf(j->ctx->conn, &r, "DEL %s %s %s", j->meta_key, j->res_key, j->why_key);
     if (r) freeReplyObject(r);
 }
 
@@ -586,7 +647,9 @@ static void finish(rc_job *j, rc_status st)
         return;
     /* delete the descriptor first: from then on, late deliveries leave nothing */
     remove_job_keys(j);
-    if (st != RC_OK)
+    if (st != RC_OK && j->attached)
+        remove_entries_by_scan(j);
+    else if (st != RC_OK)
         remove_entries(j, j->ids, (size_t)j->ntasks);
     remove_entries(j, j->extra, j->nextra);
     if (st == RC_OK)
@@ -759,6 +822,8 @@ static rc_status handle(rc_job *j, const unsigned char *buf, size_t len)
             return st;
         j->done[r] = 1;
         j->ndone++;
+        if (e.attempt > 1)
+            j->stats.redelivered++;
         j->stats.done = j->ndone;
         add_worker(j, e.aux);
         return RC_OK;
@@ -793,61 +858,76 @@ static int finished_ok(rc_job *j)
     return j->ndone == j->ntasks;
 }
 
-/* Pop and handle whatever results are there; with block_ms > 0, wait that
- * long for the first one. */
+/* Read and handle the results past our position in the result stream;
+ * with block_ms > 0, wait that long for the first one. */
 static rc_status collect(rc_job *j, long long block_ms)
 {
     rc_conn *c = j->ctx->conn;
     for (;;) {
-        redisReply *r = NULL;
-        char cnt[16];
+        char cnt[16], blk[32];
         snprintf(cnt, sizeof cnt, "%d", POP_BATCH);
-        rc_status st = rc_conn_cmdf(c, &r, "LPOP %s %s", j->res_key, cnt);
+        snprintf(blk, sizeof blk, "%lld", block_ms);
+        const char *av[] = {"XREAD", "COUNT", cnt, "BLOCK", blk, "STREAMS", j->res_key, j->last_id};
+        const char *avn[] = {"XREAD", "COUNT", cnt, "STREAMS", j->res_key, j->last_id};
+        redisReply *r = NULL;
+        rc_status st = block_ms > 0 ? rc_conn_cmd(c, &r, 8, av, NULL) : rc_conn_cmd(c, &r, 6, avn, NULL);
         if (st != RC_OK) {
             if (r) freeReplyObject(r);
             return st;
         }
         size_t got = 0;
-        if (r->type == REDIS_REPLY_ARRAY) {
-            for (size_t i = 0; i < r->elements && j->state == ST_RUNNING; i++) {
-                redisReply *el = r->element[i];
-                if (el->type != REDIS_REPLY_STRING)
+        /* [[key, [[id, [field, value]], ...]]] or nil */
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
+            r->element[0]->elements == 2 && r->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
+            const redisReply *list = r->element[0]->element[1];
+            got = list->elements;
+            for (size_t i = 0; i < list->elements && j->state == ST_RUNNING; i++) {
+                const redisReply *e = list->element[i];
+                if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING ||
+                    e->element[0]->len >= sizeof j->last_id)
                     continue;
-                rc_status hs = handle(j, (const unsigned char *)el->str, el->len);
+                memcpy(j->last_id, e->element[0]->str, e->element[0]->len);
+                j->last_id[e->element[0]->len] = '\0';
+                const redisReply *f = e->element[1];
+                if (f->type != REDIS_REPLY_ARRAY || f->elements != 2 || f->element[1]->type != REDIS_REPLY_STRING) {
+                    j->stats.rejected++;
+                    rc_log(j->ctx, RC_LOG_WARN, "job %s: malformed result stream entry skipped", j->idhex);
+                    continue;
+                }
+                rc_status hs = handle(j, (const unsigned char *)f->element[1]->str, f->element[1]->len);
                 if (hs != RC_OK)
                     finish(j, hs);
                 else if (finished_ok(j))
                     finish(j, RC_OK);
             }
-            got = r->elements;
         }
         freeReplyObject(r);
-        if (j->state != ST_RUNNING)
+        if (j->state != ST_RUNNING || got < POP_BATCH)
             return RC_OK;
-        if (got == POP_BATCH)
-            continue;
-        if (got > 0 || block_ms <= 0)
-            return RC_OK;
-        /* nothing there: block for the next one */
-        char tmo[32];
-        snprintf(tmo, sizeof tmo, "%.3f", (double)block_ms / 1000.0);
-        st = rc_conn_cmdf(c, &r, "BLPOP %s %s", j->res_key, tmo);
-        if (st != RC_OK) {
-            if (r) freeReplyObject(r);
-            return st;
-        }
-        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING) {
-            rc_status hs = handle(j, (const unsigned char *)r->element[1]->str, r->element[1]->len);
-            if (hs != RC_OK)
-                finish(j, hs);
-            else if (finished_ok(j))
-                finish(j, RC_OK);
-            freeReplyObject(r);
-            block_ms = 0; /* drain the rest without blocking */
-            continue;
-        }
-        freeReplyObject(r);
-        return RC_OK;
+        block_ms = 0; /* a full batch: more may be waiting */
+    }
+}
+
+/* Keep the job's keys alive while we wait (they expire if we die). */
+static void refresh_ttl(rc_job *j)
+{
+    long long now = rc_now_ms(), every = j->ctx->retention_ms / 3 < 60000 ? j->ctx->retention_ms / 3 : 60000;
+    if (now - j->last_refresh < every)
+        return;
+    j->last_refresh = now;
+    rc_conn *c = j->ctx->conn;
+    char px[32];
+    snprintf(px, sizeof px, "%lld", j->ctx->retention_ms);
+    const char *keys[] = {j->meta_key, j->res_key, j->why_key};
+    for (int i = 0; i < 3; i++)
+        if (rc_conn_append(c, 3, (const char *[]){"PEXPIRE", keys[i], px}, NULL) != RC_OK)
+            return;
+    for (int i = 0; i < 3; i++) {
+        redisReply *r = NULL;
+        rc_status st = rc_conn_get(c, &r);
+        if (r) freeReplyObject(r);
+        if (st == RC_EREDIS && !c->c)
+            return;
     }
 }
 
@@ -879,6 +959,8 @@ static rc_status step(rc_job *j, long long block_ms)
         rc_status st = collect(j, block_ms);
         if (st == RC_OK && j->state == ST_RUNNING)
             st = check_meta(j);
+        if (st == RC_OK && j->state == ST_RUNNING)
+            refresh_ttl(j);
         if (st != RC_EREDIS || ctx->conn->c) {
             if (st != RC_OK && j->state == ST_RUNNING) {
                 job_err(j, st, "job %s: %s", j->idhex, ctx->conn->err);
@@ -894,7 +976,7 @@ static rc_status step(rc_job *j, long long block_ms)
             down_since = now;
             rc_log(ctx, RC_LOG_WARN, "job %s: %s; reconnecting", j->idhex, ctx->conn->err);
         }
-        if (now - down_since > REDIS_RETRY_MS || ctx->interrupted) {
+        if (now - down_since > ctx->redis_deadline_ms || ctx->interrupted) {
             job_err(j, RC_EREDIS, "job %s: Redis unreachable for %lld ms: %s", j->idhex, now - down_since,
                     ctx->conn->err);
             j->state = ST_DONE;
@@ -932,6 +1014,13 @@ rc_status rc_job_wait(rc_job *j)
     if (!j)
         return RC_EINVAL;
     rc_ctx *ctx = j->ctx;
+    if (j->state == ST_NEW && j->attached) {
+        rc_status st = prepare_outputs(j);
+        if (st != RC_OK)
+            return st;
+        j->state = ST_RUNNING;
+        j->t_submit = j->last_meta_check = rc_now_ms();
+    }
     if (j->state == ST_NEW)
         return rc_seterr(ctx, RC_ESTATE, "job %s was not submitted", j->idhex);
     while (j->state == ST_RUNNING) {
@@ -981,5 +1070,90 @@ rc_status rc_job_get_stats(const rc_job *j, rc_job_stats *st)
     *st = j->stats;
     long long end = j->state == ST_DONE ? j->t_end : rc_now_ms();
     st->seconds = j->state == ST_NEW ? 0.0 : (double)(end - j->t_submit) / 1000.0;
+    return RC_OK;
+}
+
+const char *rc_job_kernel(const rc_job *j) { return j ? j->kernel : ""; }
+uint64_t rc_job_ntasks(const rc_job *j) { return j ? j->ntasks : 0; }
+uint64_t rc_job_seed(const rc_job *j) { return j ? j->seed : 0; }
+
+void rc_job_broadcast(const rc_job *j, const void **data, size_t *size)
+{
+    *data = j ? j->bcast : NULL;
+    *size = j ? j->bcast_len : 0;
+}
+
+rc_status rc_job_attach(rc_ctx *ctx, const char *id, rc_job **out)
+{
+    if (!out)
+        return RC_EINVAL;
+    *out = NULL;
+    if (!ctx)
+        return RC_EINVAL;
+    rc_clearerr(ctx);
+    uint64_t jid = 0;
+    size_t n = id ? strlen(id) : 0;
+    if (n != 16)
+        return rc_seterr(ctx, RC_EINVAL, "job id '%s' is not 16 hex digits", id ? id : "(null)");
+    for (size_t i = 0; i < 16; i++) {
+        char c = id[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (v < 0)
+            return rc_seterr(ctx, RC_EINVAL, "job id '%s' is not 16 hex digits", id);
+        jid = jid << 4 | (uint64_t)v;
+    }
+    rc_status st;
+    if (!ctx->conn && (st = rc_connect(ctx)) != RC_OK)
+        return st;
+    char meta[300];
+    rc_job_keys(ctx->queue, jid, meta, sizeof meta, NULL, 0);
+    redisReply *r = NULL;
+    st = rc_conn_cmdf(ctx->conn, &r, "GET %s", meta);
+    if (st != RC_OK) {
+        if (r) freeReplyObject(r);
+        return rc_seterr(ctx, st, "cannot read job %s: %s", id, ctx->conn->err);
+    }
+    if (r->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        return rc_seterr(ctx, RC_ENOTFOUND, "job %s not found in queue '%s' (collected, cancelled or expired)", id,
+                         ctx->queue);
+    }
+    rc_env e;
+    char why[300];
+    st = rc_wire_decode((const unsigned char *)r->str, r->len, &ctx->keys, ctx->queue, &e, why, sizeof why);
+    if (st == RC_OK && (e.kind != RC_KIND_JOB || e.job != jid || e.ntasks == 0 || e.ntasks > (uint64_t)1 << 40)) {
+        st = RC_EAUTH;
+        snprintf(why, sizeof why, "descriptor is authentic but not for job %s", id);
+    }
+    if (st != RC_OK) {
+        freeReplyObject(r);
+        return rc_seterr(ctx, st, "job %s: descriptor rejected: %s", id, why);
+    }
+    char kernel[RC_KERNEL_MAX + 1];
+    memcpy(kernel, e.kernel, e.kernel_len);
+    kernel[e.kernel_len] = '\0';
+    rc_job *j = NULL;
+    if ((st = rc_job_create(ctx, kernel, e.ntasks, &j)) != RC_OK) {
+        freeReplyObject(r);
+        return st;
+    }
+    j->bcast_own = malloc(e.payload_len ? (size_t)e.payload_len : 1);
+    if (!j->bcast_own) {
+        freeReplyObject(r);
+        rc_job_destroy(j);
+        return rc_seterr(ctx, RC_ENOMEM, "out of memory");
+    }
+    if (e.payload_len)
+        memcpy(j->bcast_own, e.payload, (size_t)e.payload_len);
+    j->bcast = j->bcast_own;
+    j->bcast_len = (size_t)e.payload_len;
+    j->seed = e.aux;
+    freeReplyObject(r);
+    j->id = jid;
+    rc_hex64(jid, j->idhex);
+    rc_job_keys(ctx->queue, jid, j->meta_key, sizeof j->meta_key, j->res_key, sizeof j->res_key);
+    snprintf(j->why_key, sizeof j->why_key, "%s:why", j->meta_key);
+    j->attached = 1;
+    *out = j;
     return RC_OK;
 }

@@ -12,15 +12,26 @@
  *
  * Per job J (16 hex digits): rc:{Q}:job:J holds the authenticated job
  * descriptor (kernel, task count, seed, broadcast blob) - workers fetch it
- * once per job and cache it - and rc:{Q}:job:J:res is the list results are
- * pushed onto.  Every key carries the hash tag {Q}, so a Redis Cluster puts a
- * whole queue on one shard and the scripts below may touch several keys.
+ * once per job and cache it; rc:{Q}:job:J:res is a stream of results, read
+ * by the master from a position it remembers, so a restarted master can read
+ * it again from the start and nothing is lost if a reply is lost on the way;
+ * rc:{Q}:job:J:why holds, per task, why its last attempt failed.  All three
+ * expire with the job's retention time (the descriptor's TTL, copied), so an
+ * abandoned job does not hold memory forever.  Every key carries the hash
+ * tag {Q}, so a Redis Cluster puts a whole queue on one shard and the scripts
+ * below may touch several keys.  Live workers are listed in rc:{Q}:workers
+ * (sorted set, consumer -> last heartbeat) with details in the expiring key
+ * rc:{Q}:worker:<consumer>.
  *
- * DELIVER pushes a result only while the job descriptor exists (a late
+ * DELIVER appends a result only while the job descriptor exists (a late
  * result for a finished or cancelled job leaves no orphan key), then acks and
  * deletes the entry: one round trip, atomic.  RENEW extends the lease only of
  * entries the caller still owns, so a worker that stalled past its lease does
- * not steal its task back from the worker now running it. */
+ * not steal its task back from the worker now running it.  TAKEOVER claims
+ * one lapsed entry and returns its delivery count (the attempt number).
+ * HANDBACK makes an entry the caller owns claimable by anyone at once (IDLE
+ * past any lease, JUSTID so it does not count as an attempt) and records why.
+ */
 #include "internal.h"
 
 #include <string.h>
@@ -28,7 +39,9 @@
 static const char *const scripts[RC_SCRIPT_COUNT_] = {
     [RC_SCRIPT_DELIVER] =
         "if ARGV[3] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then\n"
-        "  redis.call('RPUSH', KEYS[3], ARGV[3])\n"
+        "  redis.call('XADD', KEYS[3], '*', 'e', ARGV[3])\n"
+        "  local t = redis.call('PTTL', KEYS[2])\n"
+        "  if t > 0 then redis.call('PEXPIRE', KEYS[3], t) end\n"
         "end\n"
         "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
         "redis.call('XDEL', KEYS[1], ARGV[2])\n"
@@ -43,6 +56,26 @@ static const char *const scripts[RC_SCRIPT_COUNT_] = {
         "  end\n"
         "end\n"
         "return n\n",
+    /* KEYS stream; ARGV group consumer min-idle cursor */
+    [RC_SCRIPT_TAKEOVER] =
+        "local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', 1)\n"
+        "local e = r[2][1]\n"
+        "if e then\n"
+        "  local p = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1)\n"
+        "  return {r[1], e, p[1] and p[1][4] or 0}\n"
+        "end\n"
+        "return {r[1], false, 0}\n",
+    /* KEYS stream meta why; ARGV group consumer id rank reason idle */
+    [RC_SCRIPT_HANDBACK] =
+        "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)\n"
+        "if not (p[1] and p[1][2] == ARGV[2]) then return 0 end\n"
+        "if ARGV[5] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then\n"
+        "  redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])\n"
+        "  local t = redis.call('PTTL', KEYS[2])\n"
+        "  if t > 0 then redis.call('PEXPIRE', KEYS[3], t) end\n"
+        "end\n"
+        "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'IDLE', ARGV[6], 'JUSTID')\n"
+        "return 1\n",
 };
 
 rc_status rc_queue_name_check(const char *q, char *why, size_t whylen)
@@ -154,4 +187,56 @@ rc_status rc_script(rc_conn *c, int which, redisReply **reply, int nkeys, int na
         return st;
     }
     return RC_EREDIS;
+}
+
+/* The stream goes first: its workers see NOGROUP (or UNBLOCKED) and exit;
+ * then every other key of the queue. */
+rc_status rc_queue_remove(rc_ctx *ctx)
+{
+    if (!ctx)
+        return RC_EINVAL;
+    rc_clearerr(ctx);
+    rc_status st;
+    if (!ctx->conn) {
+        /* no key needed: removing is what anyone with Redis access can do */
+        rc_url u;
+        if ((st = rc_ctx_url(ctx, &u)) != RC_OK)
+            return st;
+        if (!(ctx->conn = rc_conn_new(&u, ctx->connect_ms, ctx->command_ms)))
+            return rc_seterr(ctx, RC_ENOMEM, "out of memory");
+    }
+    rc_keynames kn;
+    rc_keys_for_queue(ctx->queue, &kn);
+    /* the stream first: workers see NOGROUP and exit; then every job key */
+    redisReply *r = NULL;
+    st = rc_conn_cmdf(ctx->conn, &r, "DEL %s", kn.tasks);
+    if (r) freeReplyObject(r);
+    if (st != RC_OK)
+        return rc_seterr(ctx, st, "cannot remove queue '%s': %s", ctx->queue, ctx->conn->err);
+    char pattern[300], cursor[32] = "0";
+    snprintf(pattern, sizeof pattern, "rc:{%s}:*", ctx->queue);
+    do {
+        st = rc_conn_cmdf(ctx->conn, &r, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+        if (st != RC_OK || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= sizeof cursor) {
+            if (r) freeReplyObject(r);
+            return rc_seterr(ctx, st == RC_OK ? RC_EPROTO : st, "cannot list the keys of queue '%s': %s",
+                             ctx->queue, ctx->conn->err);
+        }
+        memcpy(cursor, r->element[0]->str, r->element[0]->len);
+        cursor[r->element[0]->len] = '\0';
+        redisReply *keys = r->element[1];
+        for (size_t i = 0; i < keys->elements; i++) {
+            if (keys->element[i]->type != REDIS_REPLY_STRING)
+                continue;
+            redisReply *d = NULL;
+            const char *av[] = {"UNLINK", keys->element[i]->str};
+            size_t al[] = {6, keys->element[i]->len};
+            (void)rc_conn_cmd(ctx->conn, &d, 2, av, al);
+            if (d) freeReplyObject(d);
+        }
+        freeReplyObject(r);
+        r = NULL;
+    } while (strcmp(cursor, "0") != 0);
+    return RC_OK;
 }

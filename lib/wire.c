@@ -59,7 +59,7 @@ rc_status rc_wire_encode(const rc_env *e, const rc_keys *k, const char *queue,
     put64(out + 32, e->aux);
     put32(out + 40, e->status);
     put16(out + 44, (uint16_t)e->kernel_len);
-    put16(out + 46, 0);
+    put16(out + 46, e->kind == RC_KIND_RESULT ? e->attempt : 0);
     put64(out + 48, e->payload_len);
     if (e->kernel_len)
         memcpy(out + RC_HDR_BYTES, e->kernel, e->kernel_len);
@@ -102,7 +102,8 @@ static rc_status parse_header(const unsigned char *buf, size_t len, rc_env *e,
         snprintf(why, whylen, "unknown envelope kind %u", e->kind);
         return RC_EPROTO;
     }
-    if (get16(buf + 46) != 0) {
+    e->attempt = get16(buf + 46);
+    if (e->attempt != 0 && e->kind != RC_KIND_RESULT) {
         snprintf(why, whylen, "reserved header field is not zero");
         return RC_EPROTO;
     }

@@ -1,22 +1,32 @@
 /* worker.c - the worker loop and its lease thread.
  *
- * A worker is one consumer of the queue's group.  Its loop takes one entry at
- * a time: first any entry whose lease lapsed (XAUTOCLAIM, so a task held by a
- * dead worker is run again), else a new one (XREADGROUP, blocking for a short
- * poll slice so stop requests and linger are noticed).  Taking is atomic with
- * recording the owner: the entry sits in the group's pending list under this
- * worker's name from the moment it is handed out.
+ * A worker is one consumer of each of its queues' groups.  Its loop takes one
+ * entry at a time: first any entry whose lease lapsed (XAUTOCLAIM, so a task
+ * held by a dead or stalled worker is run again), else a new one (XREADGROUP,
+ * blocking for a short poll slice so stop requests and linger are noticed).
+ * Queues are tried in priority order.  Taking is atomic with recording the
+ * owner: the entry sits in the group's pending list under this worker's name
+ * from the moment it is handed out, with a delivery count that is the task's
+ * attempt number.
  *
  * Nothing is trusted before its MAC verifies.  An entry that fails is never
- * run: the worker reports it on the job's result list (the master sends a
+ * run: the worker reports it on the job's result stream (the master sends a
  * fresh authentic copy), deletes it so no one else wastes time on it, says
  * loudly whether its own key looks wrong, and backs off exponentially so a
  * mis-keyed worker cannot eat the queue.
  *
- * The lease is renewed by a separate thread with its own connection: an
- * OpenMP kernel that saturates every core cannot starve it, and a blocking
- * command on the main connection never delays it.  The job descriptor
- * (kernel, seed, broadcast blob) is fetched once per job and cached. */
+ * Failures are retried elsewhere, a bounded number of times: a kernel error
+ * hands the task back (its reason recorded in the job's `why` hash) and a
+ * crash leaves it to lapse; a worker that takes a task already started
+ * max_attempts times fails it instead of running it, naming the attempts and
+ * the last reason, so a poison task cannot kill the pool one worker at a time.
+ *
+ * The lease thread has its own connection: an OpenMP kernel that saturates
+ * every core cannot starve it, and a blocking command on the main connection
+ * never delays it.  It renews the lease, keeps this worker's entry in the
+ * queue's registry, and on a second stop request (or when the drain timeout
+ * passes) hands the task in hand back at once.  The job descriptor (kernel,
+ * seed, broadcast blob) is fetched once per job and cached. */
 #include "internal.h"
 
 #include <pthread.h>
@@ -26,8 +36,11 @@
 
 #define JOB_CACHE 4
 #define ID_MAX 48
+#define MAX_QUEUES 16
+#define HANDBACK_IDLE "1000000000" /* ms: longer than any lease, shorter than the epoch */
 
 typedef struct job_cache {
+    int queue;
     uint64_t job, ntasks, seed;
     char kernel[RC_KERNEL_MAX + 1];
     size_t kernel_len;
@@ -37,89 +50,190 @@ typedef struct job_cache {
     int valid;
 } job_cache;
 
+typedef struct wqueue {
+    char name[201];
+    rc_keynames kn;
+    char reg[300];            /* rc:{Q}:workers (sorted set: consumer -> last beat) */
+    char info[400];           /* rc:{Q}:worker:<consumer> (expiring info string) */
+    char cursor[ID_MAX];      /* XAUTOCLAIM scan position */
+    long long last_reclaim;
+    int have_group;
+    int removed;
+} wqueue;
+
 typedef struct worker {
     rc_ctx *ctx;
     rc_conn *conn;
-    rc_keynames kn;
+    wqueue q[MAX_QUEUES];
+    int nq;
     char consumer[160];
     uint64_t wid;
+    long long started_ms;
 
     pthread_t hb;
     int hb_started;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int hb_stop;
-    char held[ID_MAX];        /* entry id in hand, "" if none (guarded by mu) */
-    int lease_lost;           /* set by the lease thread (guarded by mu) */
+    /* the entry in hand, guarded by mu */
+    char held[ID_MAX];
+    int held_q;
+    uint64_t held_job, held_rank;
+    int handed_back;          /* the lease thread gave it back: do not deliver */
+    uint64_t done;            /* tasks delivered (guarded by mu for the registry) */
 
     job_cache cache[JOB_CACHE];
     rc_task task;
     unsigned char *res;
     size_t rescap;
-    char cursor[ID_MAX];      /* XAUTOCLAIM scan position */
-    long long last_reclaim;
     int auth_fails;
-    uint64_t done;
     int redis_down;
 } worker;
 
+static int interrupted(const worker *w) { return w->ctx->interrupted != 0; }
+
 /* ------------------------------------------------------------------ */
 /* Lease thread */
+
+static void registry_beat(worker *w, rc_conn *c, long long ttl)
+{
+    char task[64] = "-", ttl_s[32], now_s[32];
+    pthread_mutex_lock(&w->mu);
+    if (w->held[0]) {
+        char hex[17];
+        rc_hex64(w->held_job, hex);
+        snprintf(task, sizeof task, "%s/%llu", hex, (unsigned long long)w->held_rank);
+    }
+    unsigned long long done = w->done;
+    pthread_mutex_unlock(&w->mu);
+    char queues[400] = "";
+    for (int i = 0; i < w->nq; i++) {
+        size_t l = strlen(queues);
+        snprintf(queues + l, sizeof queues - l, "%s%s", i ? "," : "", w->q[i].name);
+    }
+    char info[900];
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    long long now_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    snprintf(info, sizeof info, "host=%s pid=%ld queues=%s threads=%d task=%s done=%llu started=%lld beat=%lld",
+             w->ctx->host, (long)getpid(), queues, w->ctx->threads, task, done, w->started_ms, now_ms);
+    snprintf(ttl_s, sizeof ttl_s, "%lld", ttl);
+    snprintf(now_s, sizeof now_s, "%lld", now_ms);
+    for (int i = 0; i < w->nq; i++) {
+        if (rc_conn_append(c, 5, (const char *[]){"SET", w->q[i].info, info, "PX", ttl_s}, NULL) != RC_OK ||
+            rc_conn_append(c, 4, (const char *[]){"ZADD", w->q[i].reg, now_s, w->consumer}, NULL) != RC_OK)
+            return;
+    }
+    for (int i = 0; i < 2 * w->nq; i++) {
+        redisReply *r = NULL;
+        rc_status st = rc_conn_get(c, &r);
+        if (r) freeReplyObject(r);
+        if (st == RC_EREDIS && !c->c)
+            return;
+    }
+}
+
+/* Hand the entry in hand back: immediately claimable by any other worker,
+ * not counted as an attempt; optional reason recorded for the master. */
+static rc_status handback(worker *w, rc_conn *c, const char *id, int qi, uint64_t job, uint64_t rank,
+                          const char *reason)
+{
+    char meta[300], why[320], rank_s[32];
+    wqueue *q = &w->q[qi];
+    rc_job_keys(q->name, job, meta, sizeof meta, NULL, 0);
+    snprintf(why, sizeof why, "%s:why", meta);
+    snprintf(rank_s, sizeof rank_s, "%llu", (unsigned long long)rank);
+    const char *av[] = {q->kn.tasks, meta, why, RC_GROUP, w->consumer, id, rank_s, reason ? reason : "",
+                        HANDBACK_IDLE};
+    redisReply *r = NULL;
+    rc_status st = rc_script(c, RC_SCRIPT_HANDBACK, &r, 3, 6, av, NULL);
+    if (r) freeReplyObject(r);
+    return st;
+}
 
 static void *lease_thread(void *arg)
 {
     worker *w = arg;
     rc_ctx *ctx = w->ctx;
-    rc_url u;
-    u = w->conn->url;
+    rc_url u = w->conn->url;
     rc_conn *c = rc_conn_new(&u, ctx->connect_ms, ctx->command_ms);
     long long period = ctx->heartbeat_ms > 0 ? ctx->heartbeat_ms : ctx->lease_ms / 4;
     if (period < 10)
         period = 10;
+    long long next_beat = 0, stop_seen = 0;
     char id[ID_MAX], lost_id[ID_MAX] = "";
     pthread_mutex_lock(&w->mu);
-    while (!w->hb_stop) {
+    while (!w->hb_stop && c) {
+        /* short slices: stop requests come from a signal handler, which
+           cannot signal a condition variable */
         struct timespec dl;
         clock_gettime(CLOCK_REALTIME, &dl);
-        dl.tv_sec += (time_t)(period / 1000);
-        dl.tv_nsec += (long)(period % 1000) * 1000000L;
+        dl.tv_nsec += 50 * 1000000L;
         if (dl.tv_nsec >= 1000000000L) {
             dl.tv_sec++;
             dl.tv_nsec -= 1000000000L;
         }
         pthread_cond_timedwait(&w->cv, &w->mu, &dl);
-        if (w->hb_stop || !w->held[0] || !c)
+        if (w->hb_stop)
+            break;
+        long long now = rc_now_ms();
+        int stops = (int)ctx->interrupted;
+        if (stops && !stop_seen)
+            stop_seen = now;
+        int give_back = w->held[0] && !w->handed_back &&
+                        (stops >= 2 || (stops && ctx->drain_timeout_ms > 0 && now - stop_seen >= ctx->drain_timeout_ms));
+        if (!give_back && now < next_beat)
             continue;
         memcpy(id, w->held, sizeof id);
+        int qi = w->held_q;
+        uint64_t job = w->held_job, rank = w->held_rank;
         pthread_mutex_unlock(&w->mu);
 
-        const char *av[] = {w->kn.tasks, RC_GROUP, w->consumer, id};
-        redisReply *r = NULL;
-        rc_status st = rc_script(c, RC_SCRIPT_RENEW, &r, 1, 3, av, NULL);
-        int owned = st == RC_OK && r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
-        if (st != RC_OK)
-            rc_log(ctx, RC_LOG_DEBUG, "lease renewal of %s failed: %s", id, c->err);
-        else if (!owned && strcmp(lost_id, id) != 0) {
-            rc_log(ctx, RC_LOG_WARN, "entry %s is no longer ours (its lease lapsed and another worker took it, "
-                                     "or its job ended); finishing anyway: the master keeps one result per task",
-                   id);
-            memcpy(lost_id, id, sizeof lost_id);
+        if (give_back) {
+            rc_status st = handback(w, c, id, qi, job, rank, NULL);
+            rc_log(ctx, RC_LOG_WARN, "%s: handed task %llu (entry %s) back to the queue%s",
+                   stops >= 2 ? "second stop request" : "drain timeout", (unsigned long long)rank, id,
+                   st == RC_OK ? "" : " (failed: its lease will lapse instead)");
+            pthread_mutex_lock(&w->mu);
+            w->handed_back = 1;
+            pthread_mutex_unlock(&w->mu);
+            if (ctx->abandon_fn)
+                ctx->abandon_fn(ctx->abandon_user); /* typically _exit(0) */
+            pthread_mutex_lock(&w->mu);
+            continue;
         }
-        if (r) freeReplyObject(r);
+        next_beat = now + period;
+        if (id[0]) {
+            const char *av[] = {w->q[qi].kn.tasks, RC_GROUP, w->consumer, id};
+            redisReply *r = NULL;
+            rc_status st = rc_script(c, RC_SCRIPT_RENEW, &r, 1, 3, av, NULL);
+            int owned = st == RC_OK && r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+            if (st != RC_OK)
+                rc_log(ctx, RC_LOG_DEBUG, "lease renewal of %s failed: %s", id, c->err);
+            else if (!owned && strcmp(lost_id, id) != 0) {
+                rc_log(ctx, RC_LOG_WARN, "entry %s is no longer ours (its lease lapsed and another worker took "
+                                         "it, or its job ended); finishing anyway: the master keeps one result "
+                                         "per task", id);
+                memcpy(lost_id, id, sizeof lost_id);
+            }
+            if (r) freeReplyObject(r);
+        }
+        registry_beat(w, c, period * 3 + 1000);
         pthread_mutex_lock(&w->mu);
-        if (!owned && st == RC_OK && strcmp(w->held, id) == 0)
-            w->lease_lost = 1;
     }
     pthread_mutex_unlock(&w->mu);
     rc_conn_free(c);
     return NULL;
 }
 
-static void set_held(worker *w, const char *id)
+static void set_held(worker *w, const char *id, int qi, uint64_t job, uint64_t rank)
 {
     pthread_mutex_lock(&w->mu);
     snprintf(w->held, sizeof w->held, "%s", id ? id : "");
-    w->lease_lost = 0;
+    w->held_q = qi;
+    w->held_job = job;
+    w->held_rank = rank;
+    w->handed_back = 0;
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -131,8 +245,6 @@ static int is_nogroup(const rc_conn *c, rc_status st)
        longer exists"; either way the queue was removed */
     return st == RC_EREDIS && c->c && (strstr(c->err, "NOGROUP") != NULL || strstr(c->err, "UNBLOCKED") != NULL);
 }
-
-static int interrupted(const worker *w) { return w->ctx->interrupted != 0; }
 
 /* Sleep up to ms, waking early on a stop request. */
 static void nap(const worker *w, long long ms)
@@ -149,16 +261,15 @@ static void nap(const worker *w, long long ms)
 /* An entry as handed out by Redis: [id, [field, value, ...]] or nil for an
  * entry deleted while pending (Redis < 7).  Everything is checked: the
  * reply's shape comes from a server we do not trust. */
-static int entry_parts(const redisReply *e, const char **id, size_t *idlen, const unsigned char **buf,
-                       size_t *len)
+static int entry_parts(const redisReply *e, char *id, const unsigned char **buf, size_t *len)
 {
     *buf = NULL;
     *len = 0;
     if (!e || e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING ||
         e->element[0]->len == 0 || e->element[0]->len >= ID_MAX)
         return -1;
-    *id = e->element[0]->str;
-    *idlen = e->element[0]->len;
+    memcpy(id, e->element[0]->str, e->element[0]->len);
+    id[e->element[0]->len] = '\0';
     const redisReply *f = e->element[1];
     if (f->type == REDIS_REPLY_ARRAY && f->elements == 2 && f->element[0]->type == REDIS_REPLY_STRING &&
         f->element[0]->len == 1 && f->element[0]->str[0] == 'e' && f->element[1]->type == REDIS_REPLY_STRING) {
@@ -168,12 +279,13 @@ static int entry_parts(const redisReply *e, const char **id, size_t *idlen, cons
     return 0;
 }
 
-static rc_status deliver(worker *w, const char *id, uint64_t job, const unsigned char *env, size_t len)
+static rc_status deliver(worker *w, int qi, const char *id, uint64_t job, const unsigned char *env, size_t len)
 {
     char meta[300], res[320];
-    rc_job_keys(w->ctx->queue, job, meta, sizeof meta, res, sizeof res);
-    const char *av[] = {w->kn.tasks, meta, res, RC_GROUP, id, (const char *)env};
-    size_t al[] = {w->kn.tasks_len, strlen(meta), strlen(res), strlen(RC_GROUP), strlen(id), len};
+    wqueue *q = &w->q[qi];
+    rc_job_keys(q->name, job, meta, sizeof meta, res, sizeof res);
+    const char *av[] = {q->kn.tasks, meta, res, RC_GROUP, id, (const char *)env};
+    size_t al[] = {q->kn.tasks_len, strlen(meta), strlen(res), strlen(RC_GROUP), strlen(id), len};
     long long backoff = 100;
     for (;;) {
         redisReply *r = NULL;
@@ -187,8 +299,10 @@ static rc_status deliver(worker *w, const char *id, uint64_t job, const unsigned
         }
         /* connection lost: the lease keeps the task ours for a while, and if
            it lapses another worker runs it; keep trying until stopped */
-        rc_log(w->ctx, RC_LOG_WARN, "delivering entry %s: %s; retrying", id, w->conn->err);
-        if (interrupted(w))
+        if (!w->redis_down)
+            rc_log(w->ctx, RC_LOG_WARN, "delivering entry %s: %s; retrying", id, w->conn->err);
+        w->redis_down = 1;
+        if (w->ctx->interrupted >= 2)
             return st;
         nap(w, backoff);
         backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
@@ -208,18 +322,19 @@ static rc_status ensure_res(worker *w, size_t n)
 }
 
 /* Refuse an entry we cannot trust: report, delete, back off. */
-static void refuse(worker *w, const char *id, const unsigned char *buf, size_t len, rc_status why_st,
+static void refuse(worker *w, int qi, const char *id, const unsigned char *buf, size_t len, rc_status why_st,
                    const char *why)
 {
     rc_ctx *ctx = w->ctx;
+    const char *qname = w->q[qi].name;
     rc_env claim;
     int peek = buf && rc_wire_peek(buf, len, &claim) == RC_OK;
     char jobhex[17] = "?";
     if (peek)
         rc_hex64(claim.job, jobhex);
     w->auth_fails++;
-    rc_log(ctx, RC_LOG_ERROR, "REFUSED entry %s (claims job %s task %llu): %s: %s", id, jobhex,
-           peek ? (unsigned long long)claim.rank : 0ULL, rc_strerror(why_st), why);
+    rc_log(ctx, RC_LOG_ERROR, "REFUSED entry %s of queue '%s' (claims job %s task %llu): %s: %s", id, qname,
+           jobhex, peek ? (unsigned long long)claim.rank : 0ULL, rc_strerror(why_st), why);
     if (peek && claim.keyid != ctx->keys.keyid)
         rc_log(ctx, RC_LOG_ERROR, "this worker's key (id %08x) is not the key the master used (id %08x): "
                                   "check --key-file / REDCOLL_KEY_FILE; not running anything I cannot verify",
@@ -230,10 +345,10 @@ static void refuse(worker *w, const char *id, const unsigned char *buf, size_t l
         rc_env e = {.kind = RC_KIND_REJECT, .job = claim.job, .rank = claim.rank, .ntasks = claim.ntasks,
                     .aux = w->wid, .status = (uint32_t)why_st, .payload = why, .payload_len = wl};
         n = rc_wire_size(0, wl);
-        if (ensure_res(w, n) != RC_OK || rc_wire_encode(&e, &ctx->keys, ctx->queue, w->res, n) != RC_OK)
+        if (ensure_res(w, n) != RC_OK || rc_wire_encode(&e, &ctx->keys, qname, w->res, n) != RC_OK)
             n = 0;
     }
-    (void)deliver(w, id, peek ? claim.job : 0, w->res, n);
+    (void)deliver(w, qi, id, peek ? claim.job : 0, w->res, n);
     long long backoff = 250LL << (w->auth_fails - 1 < 5 ? w->auth_fails - 1 : 5);
     if (backoff > 8000)
         backoff = 8000;
@@ -241,14 +356,15 @@ static void refuse(worker *w, const char *id, const unsigned char *buf, size_t l
     nap(w, backoff);
 }
 
-static job_cache *job_lookup(worker *w, uint64_t job, int *gone, char *why, size_t whylen, rc_status *st)
+static job_cache *job_lookup(worker *w, int qi, uint64_t job, int *gone, char *why, size_t whylen, rc_status *st)
 {
     rc_ctx *ctx = w->ctx;
+    const char *qname = w->q[qi].name;
     *gone = 0;
     *st = RC_OK;
     job_cache *lru = &w->cache[0];
     for (int i = 0; i < JOB_CACHE; i++) {
-        if (w->cache[i].valid && w->cache[i].job == job) {
+        if (w->cache[i].valid && w->cache[i].job == job && w->cache[i].queue == qi) {
             w->cache[i].used = rc_now_ms();
             return &w->cache[i];
         }
@@ -256,7 +372,7 @@ static job_cache *job_lookup(worker *w, uint64_t job, int *gone, char *why, size
             lru = &w->cache[i];
     }
     char meta[300];
-    rc_job_keys(ctx->queue, job, meta, sizeof meta, NULL, 0);
+    rc_job_keys(qname, job, meta, sizeof meta, NULL, 0);
     redisReply *r = NULL;
     *st = rc_conn_cmdf(w->conn, &r, "GET %s", meta);
     if (*st != RC_OK) {
@@ -270,7 +386,7 @@ static job_cache *job_lookup(worker *w, uint64_t job, int *gone, char *why, size
         return NULL;
     }
     rc_env e;
-    *st = rc_wire_decode((const unsigned char *)r->str, r->len, &ctx->keys, ctx->queue, &e, why, whylen);
+    *st = rc_wire_decode((const unsigned char *)r->str, r->len, &ctx->keys, qname, &e, why, whylen);
     if (*st == RC_OK && (e.kind != RC_KIND_JOB || e.job != job)) {
         snprintf(why, whylen, "job descriptor is authentic but not for this job (replayed?)");
         *st = RC_EAUTH;
@@ -291,6 +407,7 @@ static job_cache *job_lookup(worker *w, uint64_t job, int *gone, char *why, size
     free(lru->blob);
     lru->blob = blob;
     lru->blob_len = (size_t)e.payload_len;
+    lru->queue = qi;
     lru->job = job;
     lru->ntasks = e.ntasks;
     lru->seed = e.aux;
@@ -317,42 +434,88 @@ static void list_kernels(const rc_ctx *ctx, char *out, size_t n)
         snprintf(out, n, "none");
 }
 
-/* Run one verified entry and deliver its result. */
-static rc_status run_entry(worker *w, const char *id, const unsigned char *buf, size_t len)
+/* The reason the previous attempt of a task failed, if one was recorded. */
+static void last_reason(worker *w, int qi, uint64_t job, uint64_t rank, char *out, size_t n)
+{
+    char meta[300], why[320];
+    rc_job_keys(w->q[qi].name, job, meta, sizeof meta, NULL, 0);
+    snprintf(why, sizeof why, "%s:why", meta);
+    snprintf(out, n, "its worker died, was killed or stalled past the lease");
+    redisReply *r = NULL;
+    if (rc_conn_cmdf(w->conn, &r, "HGET %s %llu", why, (unsigned long long)rank) == RC_OK &&
+        r->type == REDIS_REPLY_STRING)
+        snprintf(out, n, "%.*s", (int)(r->len > 400 ? 400 : r->len), r->str);
+    if (r) freeReplyObject(r);
+}
+
+static rc_status send_result(worker *w, int qi, const char *id, const rc_env *task, uint32_t attempt,
+                             uint32_t status, const void *out, size_t outlen)
+{
+    rc_env r = {.kind = RC_KIND_RESULT, .job = task->job, .rank = task->rank, .ntasks = task->ntasks,
+                .aux = w->wid, .status = status, .attempt = attempt > 65535 ? 65535 : (uint16_t)attempt,
+                .kernel = task->kernel, .kernel_len = task->kernel_len, .payload = out, .payload_len = outlen};
+    size_t n = rc_wire_size(task->kernel_len, outlen);
+    if (ensure_res(w, n) != RC_OK) {
+        rc_log(w->ctx, RC_LOG_ERROR, "out of memory for a %zu-byte result; leaving task %llu to another worker",
+               n, (unsigned long long)task->rank);
+        return RC_OK;
+    }
+    rc_status st = rc_wire_encode(&r, &w->ctx->keys, w->q[qi].name, w->res, n);
+    if (st != RC_OK)
+        return st;
+    return deliver(w, qi, id, task->job, w->res, n);
+}
+
+/* Run one entry (attempt number `attempt`) and deliver its result. */
+static rc_status run_entry(worker *w, int qi, const char *id, const unsigned char *buf, size_t len,
+                           long long attempt)
 {
     rc_ctx *ctx = w->ctx;
+    const char *qname = w->q[qi].name;
     rc_env e;
     char why[300];
-    rc_status st = rc_wire_decode(buf, len, &ctx->keys, ctx->queue, &e, why, sizeof why);
+    rc_status st = rc_wire_decode(buf, len, &ctx->keys, qname, &e, why, sizeof why);
     if (st == RC_OK && e.kind != RC_KIND_TASK) {
         snprintf(why, sizeof why, "authentic envelope of kind %u in the task stream (replayed?)", e.kind);
         st = RC_EAUTH;
     }
     if (st != RC_OK) {
-        refuse(w, id, buf, len, st, why);
+        refuse(w, qi, id, buf, len, st, why);
         return RC_OK;
     }
     int gone;
-    job_cache *jc = job_lookup(w, e.job, &gone, why, sizeof why, &st);
+    job_cache *jc = job_lookup(w, qi, e.job, &gone, why, sizeof why, &st);
     if (!jc && gone) {
         char hex[17];
         rc_hex64(e.job, hex);
-        rc_log(ctx, RC_LOG_INFO, "job %s is gone (finished or cancelled); dropping its task %llu", hex,
+        rc_log(ctx, RC_LOG_INFO, "job %s is gone (finished, cancelled or expired); dropping its task %llu", hex,
                (unsigned long long)e.rank);
-        return deliver(w, id, e.job, NULL, 0);
+        return deliver(w, qi, id, e.job, NULL, 0);
     }
     if (!jc) {
         if (st == RC_EREDIS)
             return st;
-        refuse(w, id, buf, len, st, why);
+        refuse(w, qi, id, buf, len, st, why);
         return RC_OK;
     }
     if (jc->ntasks != e.ntasks || e.rank >= e.ntasks || jc->kernel_len != e.kernel_len ||
         memcmp(jc->kernel, e.kernel, e.kernel_len) != 0) {
-        refuse(w, id, buf, len, RC_EAUTH, "task does not match its job descriptor (spliced?)");
+        refuse(w, qi, id, buf, len, RC_EAUTH, "task does not match its job descriptor (spliced?)");
         return RC_OK;
     }
     w->auth_fails = 0;
+    set_held(w, id, qi, e.job, e.rank);
+
+    char msg[700];
+    if (attempt > ctx->max_attempts) {
+        /* poison: started max_attempts times already and never finished */
+        char reason[420];
+        last_reason(w, qi, e.job, e.rank, reason, sizeof reason);
+        snprintf(msg, sizeof msg, "given up after %lld attempt(s) (--max-attempts %d); last: %s", attempt - 1,
+                 ctx->max_attempts, reason);
+        rc_log(ctx, RC_LOG_ERROR, "task %llu: %s", (unsigned long long)e.rank, msg);
+        return send_result(w, qi, id, &e, (uint32_t)attempt, RC_EKERNEL, msg, strlen(msg));
+    }
 
     rc_task *t = &w->task;
     t->rank = e.rank;
@@ -368,10 +531,6 @@ static rc_status run_entry(worker *w, const char *id, const unsigned char *buf, 
     t->failed = 0;
     t->err[0] = '\0';
 
-    uint32_t status = RC_OK;
-    const void *out;
-    size_t outlen;
-    char msg[700];
     const rc_kernel_entry *k = rc_kernel_find(ctx, e.kernel, e.kernel_len);
     if (!k) {
         char names[300];
@@ -379,113 +538,222 @@ static rc_status run_entry(worker *w, const char *id, const unsigned char *buf, 
         snprintf(msg, sizeof msg, "kernel '%.*s' is not registered on worker %s/%ld (it has: %s)",
                  (int)e.kernel_len, e.kernel, ctx->host, (long)getpid(), names);
         rc_log(ctx, RC_LOG_ERROR, "%s", msg);
-        status = RC_ENOKERNEL;
-        out = msg;
-        outlen = strlen(msg);
-    } else {
-        int rv = k->fn(t, k->user);
-        if (rv != 0 || t->failed) {
-            snprintf(msg, sizeof msg, "kernel '%s' failed on %s/%ld: %s", k->name, ctx->host, (long)getpid(),
-                     t->err[0] ? t->err : "returned an error without a message");
-            rc_log(ctx, RC_LOG_WARN, "task %llu: %s", (unsigned long long)e.rank, msg);
-            status = RC_EKERNEL;
-            out = msg;
-            outlen = strlen(msg);
-        } else {
-            out = t->out;
-            outlen = t->out_len;
-        }
+        return send_result(w, qi, id, &e, (uint32_t)attempt, RC_ENOKERNEL, msg, strlen(msg));
     }
-    rc_env r = {.kind = RC_KIND_RESULT, .job = e.job, .rank = e.rank, .ntasks = e.ntasks, .aux = w->wid,
-                .status = status, .kernel = e.kernel, .kernel_len = e.kernel_len, .payload = out,
-                .payload_len = outlen};
-    size_t n = rc_wire_size(e.kernel_len, outlen);
-    if (ensure_res(w, n) != RC_OK) {
-        rc_log(ctx, RC_LOG_ERROR, "out of memory for a %zu-byte result; leaving task %llu to another worker", n,
-               (unsigned long long)e.rank);
+    int rv = k->fn(t, k->user);
+    pthread_mutex_lock(&w->mu);
+    int handed_back = w->handed_back;
+    pthread_mutex_unlock(&w->mu);
+    if (handed_back) /* the lease thread gave it away: another worker delivers */
         return RC_OK;
+    if (rv != 0 || t->failed) {
+        snprintf(msg, sizeof msg, "kernel '%s' failed on %s/%ld (attempt %lld of %d): %s", k->name, ctx->host,
+                 (long)getpid(), attempt, ctx->max_attempts,
+                 t->err[0] ? t->err : "returned an error without a message");
+        rc_log(ctx, RC_LOG_WARN, "task %llu: %s", (unsigned long long)e.rank, msg);
+        if (attempt < ctx->max_attempts) {
+            /* let another worker (or this one) try again; the reason stays */
+            st = handback(w, w->conn, id, qi, e.job, e.rank, msg);
+            return is_nogroup(w->conn, st) ? st : RC_OK;
+        }
+        return send_result(w, qi, id, &e, (uint32_t)attempt, RC_EKERNEL, msg, strlen(msg));
     }
-    if ((st = rc_wire_encode(&r, &ctx->keys, ctx->queue, w->res, n)) != RC_OK)
-        return st;
-    st = deliver(w, id, e.job, w->res, n);
-    if (st == RC_OK)
+    st = send_result(w, qi, id, &e, (uint32_t)attempt, RC_OK, t->out, t->out_len);
+    if (st == RC_OK) {
+        pthread_mutex_lock(&w->mu);
         w->done++;
+        pthread_mutex_unlock(&w->mu);
+    }
     return st;
 }
 
-/* Take one entry: a lapsed lease first, else a new one.  *reply holds it. */
-static rc_status take(worker *w, redisReply **reply, const redisReply **entry)
+/* A lapsed lease of queue q, with its attempt number, or none. */
+static rc_status take_over(worker *w, wqueue *q, redisReply **reply, const redisReply **entry, long long *attempt)
 {
     rc_ctx *ctx = w->ctx;
-    *reply = NULL;
-    *entry = NULL;
-    long long now = rc_now_ms();
-    long long every = ctx->lease_ms / 4 < 1000 ? ctx->lease_ms / 4 : 1000;
-    if (every < ctx->poll_ms)
-        every = ctx->poll_ms;
-    if (now - w->last_reclaim >= every || strcmp(w->cursor, "0-0") != 0) {
-        char lease[32];
-        snprintf(lease, sizeof lease, "%lld", ctx->lease_ms);
-        redisReply *r = NULL;
-        rc_status st = rc_conn_cmdf(w->conn, &r, "XAUTOCLAIM %s %s %s %s %s COUNT 1", w->kn.tasks, RC_GROUP,
-                                    w->consumer, lease, w->cursor);
-        if (st != RC_OK) {
-            if (r) freeReplyObject(r);
-            return st;
-        }
-        if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && r->element[0]->type == REDIS_REPLY_STRING &&
-            r->element[0]->len < ID_MAX) {
-            memcpy(w->cursor, r->element[0]->str, r->element[0]->len);
-            w->cursor[r->element[0]->len] = '\0';
-            const redisReply *list = r->element[1];
-            if (list->type == REDIS_REPLY_ARRAY && list->elements > 0 &&
-                list->element[0]->type == REDIS_REPLY_ARRAY) {
-                *reply = r;
-                *entry = list->element[0];
-                rc_log(ctx, RC_LOG_INFO, "took over entry %.*s: its lease of %lld ms lapsed",
-                       (int)list->element[0]->element[0]->len, list->element[0]->element[0]->str, ctx->lease_ms);
-                return RC_OK;
-            }
-        } else {
-            strcpy(w->cursor, "0-0");
-        }
-        freeReplyObject(r);
-        if (strcmp(w->cursor, "0-0") == 0)
-            w->last_reclaim = now;
-    }
-    char block[32];
-    snprintf(block, sizeof block, "%lld", ctx->poll_ms);
+    char lease[32];
+    snprintf(lease, sizeof lease, "%lld", ctx->lease_ms);
+    const char *av[] = {q->kn.tasks, RC_GROUP, w->consumer, lease, q->cursor};
     redisReply *r = NULL;
-    rc_status st = rc_conn_cmdf(w->conn, &r, "XREADGROUP GROUP %s %s COUNT 1 BLOCK %s STREAMS %s >", RC_GROUP,
-                                w->consumer, block, w->kn.tasks);
+    rc_status st = rc_script(w->conn, RC_SCRIPT_TAKEOVER, &r, 1, 4, av, NULL);
     if (st != RC_OK) {
         if (r) freeReplyObject(r);
         return st;
     }
-    /* [[stream, [entry]]] or nil */
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
-        r->element[0]->elements == 2 && r->element[0]->element[1]->type == REDIS_REPLY_ARRAY &&
-        r->element[0]->element[1]->elements > 0) {
-        *reply = r;
-        *entry = r->element[0]->element[1]->element[0];
-        return RC_OK;
+    /* {cursor, entry or nil, delivery count} */
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[0]->type == REDIS_REPLY_STRING &&
+        r->element[0]->len < ID_MAX) {
+        memcpy(q->cursor, r->element[0]->str, r->element[0]->len);
+        q->cursor[r->element[0]->len] = '\0';
+        if (r->element[1]->type == REDIS_REPLY_ARRAY) {
+            *reply = r;
+            *entry = r->element[1];
+            *attempt = r->element[2]->type == REDIS_REPLY_INTEGER ? r->element[2]->integer : 2;
+            return RC_OK;
+        }
+    } else {
+        strcpy(q->cursor, "0-0");
     }
     freeReplyObject(r);
     return RC_OK;
 }
 
-static void release_consumer(worker *w)
+/* XREADGROUP over queues [from, to); block_ms < 0: do not block. */
+static rc_status read_new(worker *w, int from, int to, long long block_ms, redisReply **reply,
+                          const redisReply **entry, int *qi)
 {
-    /* forget our consumer name only if it holds nothing: DELCONSUMER drops
-       its pending entries, which would then never be redelivered */
-    redisReply *r = NULL;
-    if (rc_conn_cmdf(w->conn, &r, "XPENDING %s %s - + 1 %s", w->kn.tasks, RC_GROUP, w->consumer) == RC_OK &&
-        r->type == REDIS_REPLY_ARRAY && r->elements == 0) {
-        freeReplyObject(r);
-        r = NULL;
-        (void)rc_conn_cmdf(w->conn, &r, "XGROUP DELCONSUMER %s %s %s", w->kn.tasks, RC_GROUP, w->consumer);
+    const char *av[8 + 2 * MAX_QUEUES];
+    char block[32];
+    int n = 0;
+    av[n++] = "XREADGROUP";
+    av[n++] = "GROUP";
+    av[n++] = RC_GROUP;
+    av[n++] = w->consumer;
+    av[n++] = "COUNT";
+    av[n++] = "1";
+    if (block_ms >= 0) {
+        snprintf(block, sizeof block, "%lld", block_ms);
+        av[n++] = "BLOCK";
+        av[n++] = block;
     }
-    if (r) freeReplyObject(r);
+    av[n++] = "STREAMS";
+    for (int i = from; i < to; i++)
+        av[n++] = w->q[i].kn.tasks;
+    for (int i = from; i < to; i++)
+        av[n++] = ">";
+    redisReply *r = NULL;
+    rc_status st = rc_conn_cmd(w->conn, &r, n, av, NULL);
+    if (st != RC_OK) {
+        if (r) freeReplyObject(r);
+        return st;
+    }
+    /* [[stream, [entry, ...]], ...] or nil; take the first entry, in queue order */
+    if (r->type == REDIS_REPLY_ARRAY) {
+        for (int i = from; i < to; i++)
+            for (size_t k = 0; k < r->elements; k++) {
+                const redisReply *s = r->element[k];
+                if (s->type == REDIS_REPLY_ARRAY && s->elements == 2 && s->element[0]->type == REDIS_REPLY_STRING &&
+                    s->element[0]->len == w->q[i].kn.tasks_len &&
+                    memcmp(s->element[0]->str, w->q[i].kn.tasks, s->element[0]->len) == 0 &&
+                    s->element[1]->type == REDIS_REPLY_ARRAY && s->element[1]->elements > 0) {
+                    if (r->elements > 1 || s->element[1]->elements > 1)
+                        rc_log(w->ctx, RC_LOG_WARN, "Redis handed out more than one entry; the rest will be "
+                                                    "redelivered after the lease");
+                    *reply = r;
+                    *entry = s->element[1]->element[0];
+                    *qi = i;
+                    return RC_OK;
+                }
+            }
+    }
+    freeReplyObject(r);
+    return RC_OK;
+}
+
+/* Take one entry: lapsed leases first, then new entries, queues in priority
+ * order.  *reply owns it; *qi says from which queue. */
+static rc_status take(worker *w, redisReply **reply, const redisReply **entry, int *qi, long long *attempt)
+{
+    rc_ctx *ctx = w->ctx;
+    *reply = NULL;
+    *entry = NULL;
+    *attempt = 1;
+    long long now = rc_now_ms();
+    long long every = ctx->lease_ms / 4 < 1000 ? ctx->lease_ms / 4 : 1000;
+    if (every < ctx->poll_ms)
+        every = ctx->poll_ms;
+    for (int i = 0; i < w->nq; i++) {
+        wqueue *q = &w->q[i];
+        if (q->removed || (now - q->last_reclaim < every && strcmp(q->cursor, "0-0") == 0))
+            continue;
+        rc_status st = take_over(w, q, reply, entry, attempt);
+        if (st != RC_OK) {
+            *qi = i;
+            return st;
+        }
+        if (*entry) {
+            *qi = i;
+            rc_log(ctx, RC_LOG_INFO, "took over a task of queue '%s' (attempt %lld): its lease of %lld ms lapsed",
+                   q->name, *attempt, ctx->lease_ms);
+            return RC_OK;
+        }
+        if (strcmp(q->cursor, "0-0") == 0)
+            q->last_reclaim = now;
+    }
+    if (w->nq > 1) { /* priority: the first queue with work wins */
+        for (int i = 0; i < w->nq; i++) {
+            if (w->q[i].removed)
+                continue;
+            rc_status st = read_new(w, i, i + 1, -1, reply, entry, qi);
+            if (st != RC_OK || *entry) {
+                if (st != RC_OK) *qi = i;
+                return st;
+            }
+        }
+    }
+    /* block on all live queues for one poll slice */
+    int from = 0;
+    while (from < w->nq && w->q[from].removed)
+        from++;
+    rc_status st = read_new(w, from, w->nq, ctx->poll_ms, reply, entry, qi);
+    if (st != RC_OK)
+        *qi = from;
+    return st;
+}
+
+static void unregister(worker *w)
+{
+    for (int i = 0; i < w->nq; i++) {
+        wqueue *q = &w->q[i];
+        redisReply *r = NULL;
+        (void)rc_conn_cmdf(w->conn, &r, "DEL %s", q->info);
+        if (r) freeReplyObject(r);
+        r = NULL;
+        (void)rc_conn_cmdf(w->conn, &r, "ZREM %s %s", q->reg, w->consumer);
+        if (r) freeReplyObject(r);
+        if (q->removed)
+            continue;
+        /* forget our consumer name only if it holds nothing: DELCONSUMER
+           drops its pending entries, which would then never be redelivered */
+        r = NULL;
+        if (rc_conn_cmdf(w->conn, &r, "XPENDING %s %s - + 1 %s", q->kn.tasks, RC_GROUP, w->consumer) == RC_OK &&
+            r->type == REDIS_REPLY_ARRAY && r->elements == 0) {
+            freeReplyObject(r);
+            r = NULL;
+            (void)rc_conn_cmdf(w->conn, &r, "XGROUP DELCONSUMER %s %s %s", q->kn.tasks, RC_GROUP, w->consumer);
+        }
+        if (r) freeReplyObject(r);
+    }
+}
+
+static int live_queues(const worker *w)
+{
+    int n = 0;
+    for (int i = 0; i < w->nq; i++)
+        n += !w->q[i].removed;
+    return n;
+}
+
+static rc_status setup_queues(worker *w)
+{
+    rc_ctx *ctx = w->ctx;
+    const char *s = ctx->queue;
+    while (*s) {
+        const char *comma = strchr(s, ',');
+        size_t n = comma ? (size_t)(comma - s) : strlen(s);
+        if (w->nq == MAX_QUEUES)
+            return rc_seterr(ctx, RC_EINVAL, "a worker serves at most %d queues", MAX_QUEUES);
+        wqueue *q = &w->q[w->nq++];
+        char name[201];
+        snprintf(name, sizeof name, "%.*s", (int)n, s);
+        memcpy(q->name, name, sizeof name);
+        rc_keys_for_queue(name, &q->kn);
+        snprintf(q->reg, sizeof q->reg, "rc:{%s}:workers", name);
+        snprintf(q->info, sizeof q->info, "rc:{%s}:worker:%s", name, w->consumer);
+        strcpy(q->cursor, "0-0");
+        s += n + (comma ? 1 : 0);
+    }
+    return RC_OK;
 }
 
 rc_status rc_worker_run(rc_ctx *ctx)
@@ -510,53 +778,63 @@ rc_status rc_worker_run(rc_ctx *ctx)
         free(w);
         return rc_seterr(ctx, RC_ENOMEM, "out of memory");
     }
-    rc_keys_for_queue(ctx->queue, &w->kn);
     rc_random_u64(&w->wid);
     if (!w->wid)
         w->wid = 1;
     char hex[17];
     rc_hex64(w->wid, hex);
     snprintf(w->consumer, sizeof w->consumer, "%s:%ld:%s", ctx->host, (long)getpid(), hex);
-    strcpy(w->cursor, "0-0");
+    {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        w->started_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    }
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
+    if ((st = setup_queues(w)) != RC_OK)
+        goto out;
 
-    st = RC_OK;
     long long idle_since = rc_now_ms(), backoff = 100;
-    int have_group = 0;
     if (pthread_create(&w->hb, NULL, lease_thread, w) != 0) {
         st = rc_seterr(ctx, RC_EIO, "cannot start the lease thread");
         goto out;
     }
     w->hb_started = 1;
-    rc_log(ctx, RC_LOG_INFO, "worker %s serving queue '%s' (key id %08x, %d thread(s) per task)", w->consumer,
+    rc_log(ctx, RC_LOG_INFO, "worker %s serving queue(s) '%s' (key id %08x, %d thread(s) per task)", w->consumer,
            ctx->queue, ctx->keys.keyid, ctx->threads);
     while (!interrupted(w)) {
         if (ctx->linger_ms > 0 && rc_now_ms() - idle_since > ctx->linger_ms) {
             rc_log(ctx, RC_LOG_INFO, "idle for %lld ms (linger): exiting", ctx->linger_ms);
             break;
         }
+        for (int i = 0; i < w->nq && st == RC_OK; i++)
+            if (!w->q[i].have_group && !w->q[i].removed) {
+                st = rc_queue_ensure_group(w->conn, &w->q[i].kn);
+                w->q[i].have_group = st == RC_OK;
+            }
         redisReply *r = NULL;
         const redisReply *entry = NULL;
-        if (!have_group) {
-            st = rc_queue_ensure_group(w->conn, &w->kn);
-            if (st == RC_OK)
-                have_group = 1;
-        }
+        int qi = 0;
+        long long attempt = 1;
         if (st == RC_OK)
-            st = take(w, &r, &entry);
+            st = take(w, &r, &entry, &qi, &attempt);
         if (is_nogroup(w->conn, st)) {
-            rc_log(ctx, RC_LOG_WARN, "queue '%s' was removed: exiting", ctx->queue);
+            rc_log(ctx, RC_LOG_WARN, "queue '%s' was removed", w->q[qi].name);
+            w->q[qi].removed = 1;
             if (r) freeReplyObject(r);
             st = RC_OK;
-            break;
+            if (!live_queues(w)) {
+                rc_log(ctx, RC_LOG_WARN, "no queue left to serve: exiting");
+                break;
+            }
+            continue;
         }
         if (st != RC_OK) {
             if (r) freeReplyObject(r);
             if (st != RC_EREDIS)
                 break;
             if (!w->redis_down)
-                rc_log(ctx, RC_LOG_WARN, "%s; retrying", w->conn->err);
+                rc_log(ctx, RC_LOG_WARN, "%s; retrying with backoff", w->conn->err);
             w->redis_down = 1;
             nap(w, backoff);
             backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
@@ -571,29 +849,30 @@ rc_status rc_worker_run(rc_ctx *ctx)
             if (r) freeReplyObject(r);
             continue;
         }
-        const char *idp;
-        size_t idlen, len;
         const unsigned char *buf;
+        size_t len;
         char id[ID_MAX];
-        if (entry_parts(entry, &idp, &idlen, &buf, &len) != 0) {
+        if (entry_parts(entry, id, &buf, &len) != 0) {
             rc_log(ctx, RC_LOG_ERROR, "malformed stream entry from Redis: skipped");
             freeReplyObject(r);
             continue;
         }
-        memcpy(id, idp, idlen);
-        id[idlen] = '\0';
-        set_held(w, id);
         if (!buf)
-            refuse(w, id, NULL, 0, RC_EPROTO, "stream entry has no envelope field");
+            refuse(w, qi, id, NULL, 0, RC_EPROTO, "stream entry has no envelope field");
         else
-            st = run_entry(w, id, buf, len);
-        set_held(w, NULL);
+            st = run_entry(w, qi, id, buf, len, attempt);
+        set_held(w, NULL, 0, 0, 0);
         freeReplyObject(r);
         idle_since = rc_now_ms();
         if (is_nogroup(w->conn, st)) {
-            rc_log(ctx, RC_LOG_WARN, "queue '%s' was removed: exiting", ctx->queue);
+            rc_log(ctx, RC_LOG_WARN, "queue '%s' was removed", w->q[qi].name);
+            w->q[qi].removed = 1;
             st = RC_OK;
-            break;
+            if (!live_queues(w)) {
+                rc_log(ctx, RC_LOG_WARN, "no queue left to serve: exiting");
+                break;
+            }
+            continue;
         }
         if (st == RC_EREDIS) { /* Redis went away mid-task: keep serving */
             st = RC_OK;
@@ -602,8 +881,16 @@ rc_status rc_worker_run(rc_ctx *ctx)
         if (st != RC_OK)
             break;
     }
+    if (w->hb_started) {
+        pthread_mutex_lock(&w->mu);
+        w->hb_stop = 1;
+        pthread_cond_signal(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(w->hb, NULL);
+        w->hb_started = 0;
+    }
     if (st == RC_OK && !w->redis_down)
-        release_consumer(w);
+        unregister(w);
     if (st != RC_OK && !ctx->errmsg[0])
         rc_seterr(ctx, st, "%s", w->conn->err);
 out:
@@ -624,54 +911,4 @@ out:
     rc_conn_free(w->conn);
     free(w);
     return st;
-}
-
-rc_status rc_queue_remove(rc_ctx *ctx)
-{
-    if (!ctx)
-        return RC_EINVAL;
-    rc_clearerr(ctx);
-    rc_status st;
-    if (!ctx->conn) {
-        /* no key needed: removing is what anyone with Redis access can do */
-        rc_url u;
-        if ((st = rc_ctx_url(ctx, &u)) != RC_OK)
-            return st;
-        if (!(ctx->conn = rc_conn_new(&u, ctx->connect_ms, ctx->command_ms)))
-            return rc_seterr(ctx, RC_ENOMEM, "out of memory");
-    }
-    rc_keynames kn;
-    rc_keys_for_queue(ctx->queue, &kn);
-    /* the stream first: workers see NOGROUP and exit; then every job key */
-    redisReply *r = NULL;
-    st = rc_conn_cmdf(ctx->conn, &r, "DEL %s", kn.tasks);
-    if (r) freeReplyObject(r);
-    if (st != RC_OK)
-        return rc_seterr(ctx, st, "cannot remove queue '%s': %s", ctx->queue, ctx->conn->err);
-    char pattern[300], cursor[32] = "0";
-    snprintf(pattern, sizeof pattern, "rc:{%s}:*", ctx->queue);
-    do {
-        st = rc_conn_cmdf(ctx->conn, &r, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
-        if (st != RC_OK || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-            r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= sizeof cursor) {
-            if (r) freeReplyObject(r);
-            return rc_seterr(ctx, st == RC_OK ? RC_EPROTO : st, "cannot list the keys of queue '%s': %s",
-                             ctx->queue, ctx->conn->err);
-        }
-        memcpy(cursor, r->element[0]->str, r->element[0]->len);
-        cursor[r->element[0]->len] = '\0';
-        redisReply *keys = r->element[1];
-        for (size_t i = 0; i < keys->elements; i++) {
-            if (keys->element[i]->type != REDIS_REPLY_STRING)
-                continue;
-            redisReply *d = NULL;
-            const char *av[] = {"UNLINK", keys->element[i]->str};
-            size_t al[] = {6, keys->element[i]->len};
-            (void)rc_conn_cmd(ctx->conn, &d, 2, av, al);
-            if (d) freeReplyObject(d);
-        }
-        freeReplyObject(r);
-        r = NULL;
-    } while (strcmp(cursor, "0") != 0);
-    return RC_OK;
 }

@@ -71,7 +71,7 @@ job_published() { [ -n "$(rcli --scan --pattern "rc:{$1}:job:*")" ] && xlen_is "
 results_in() {
   local k
   k=$(rcli --scan --pattern "rc:{$1}:job:*:res" | head -n 1)
-  [ -n "$k" ] && [ "$(rcli LLEN "$k")" = "$2" ]
+  [ -n "$k" ] && [ "$(rcli XLEN "$k")" = "$2" ]
 }
 
 case_cli_purge() {
