@@ -372,6 +372,8 @@ RC_WARN_UNUSED rc_status rc_local_start(rc_ctx *ctx, const char *const *worker_a
                                         int nworkers, rc_local **out);
 /* Number of worker processes started. */
 int rc_local_workers(const rc_local *loc);
+/* The private server's address (unix:///...), owned by loc. */
+const char *rc_local_url(const rc_local *loc);
 /* Stop workers (SIGTERM, then SIGKILL after 2 s), stop Redis,
  * remove the directory.  NULL-safe. */
 void rc_local_stop(rc_local *loc);

@@ -27,6 +27,7 @@ struct rc_local {
     char sock[300];
     char keyfile[300];
     char log[300];
+    char url[320];
     pid_t redis;
     pid_t *workers;
     int nworkers;
@@ -134,6 +135,7 @@ void rc_local_stop(rc_local *loc)
 }
 
 int rc_local_workers(const rc_local *loc) { return loc ? loc->nworkers : 0; }
+const char *rc_local_url(const rc_local *loc) { return loc ? loc->url : ""; }
 
 static void log_tail(rc_ctx *ctx, const char *path)
 {
@@ -286,9 +288,8 @@ rc_status rc_local_start(rc_ctx *ctx, const char *const *worker_argv, int nworke
     if (st == RC_OK)
         st = rc_ctx_load_key(ctx, loc->keyfile);
     if (st == RC_OK) {
-        char url[400];
-        snprintf(url, sizeof url, "unix://%s", loc->sock);
-        st = rc_ctx_set_str(ctx, RC_OPT_URL, url);
+        snprintf(loc->url, sizeof loc->url, "unix://%s", loc->sock);
+        st = rc_ctx_set_str(ctx, RC_OPT_URL, loc->url);
     }
     if (st == RC_OK && nworkers > 0)
         st = start_workers(ctx, loc, worker_argv, nworkers);

@@ -208,9 +208,12 @@ static void *lease_thread(void *arg)
             redisReply *r = NULL;
             rc_status st = rc_script(c, RC_SCRIPT_RENEW, &r, 1, 3, av, NULL);
             int owned = st == RC_OK && r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+            pthread_mutex_lock(&w->mu);
+            int still_held = strcmp(w->held, id) == 0; /* not delivered meanwhile */
+            pthread_mutex_unlock(&w->mu);
             if (st != RC_OK)
                 rc_log(ctx, RC_LOG_DEBUG, "lease renewal of %s failed: %s", id, c->err);
-            else if (!owned && strcmp(lost_id, id) != 0) {
+            else if (!owned && still_held && strcmp(lost_id, id) != 0) {
                 rc_log(ctx, RC_LOG_WARN, "entry %s is no longer ours (its lease lapsed and another worker took "
                                          "it, or its job ended); finishing anyway: the master keeps one result "
                                          "per task", id);
@@ -291,8 +294,12 @@ static rc_status deliver(worker *w, int qi, const char *id, uint64_t job, const 
         redisReply *r = NULL;
         rc_status st = rc_script(w->conn, RC_SCRIPT_DELIVER, &r, 3, 3, av, al);
         if (r) freeReplyObject(r);
-        if (st == RC_OK || is_nogroup(w->conn, st))
+        if (st == RC_OK || is_nogroup(w->conn, st)) {
+            pthread_mutex_lock(&w->mu);
+            w->held[0] = '\0'; /* acked: nothing left to renew */
+            pthread_mutex_unlock(&w->mu);
             return st;
+        }
         if (st != RC_EREDIS || w->conn->c) {
             rc_log(w->ctx, RC_LOG_ERROR, "cannot deliver entry %s: %s", id, w->conn->err);
             return st;
