@@ -182,7 +182,7 @@ typedef enum rc_option {
     RC_OPT_LINGER_MS = 9,        /* int: idle worker exits after this (0: never) */
     RC_OPT_JOB_TIMEOUT_MS = 10,  /* int: rc_job_wait gives up after this (0: never) */
     RC_OPT_LOG_LEVEL = 11,       /* int: 0 error,1 warn,2 info,3 debug (default 1) */
-    RC_OPT_MAX_REPUBLISH = 12,   /* int: re-sends of one task after auth rejects (default 5) */
+    RC_OPT_MAX_REPUBLISH = 12,   /* int: re-sends of one task after auth rejects (default 10) */
     RC_OPT_POLL_MS = 13,         /* int: worker/master blocking poll slice (default 200) */
     RC_OPT_MAX_ATTEMPTS = 14,    /* int: a task is started at most this often (default 3);
                                     then the job fails naming the task and the last reason */
@@ -225,7 +225,9 @@ RC_WARN_UNUSED rc_status rc_connect(rc_ctx *ctx);
 /* Async-signal-safe: ask a blocked rc_job_wait to return RC_ECANCELED and a
  * running rc_worker_run to finish its task in hand, deliver it and return
  * RC_OK.  A second call makes the worker hand the task in hand back to the
- * queue at once (as does RC_OPT_DRAIN_TIMEOUT_MS); see below. */
+ * queue at once (as does RC_OPT_DRAIN_TIMEOUT_MS); see below.  The request
+ * is sticky: later waits on this context return at once too (a program that
+ * was asked to stop should stop). */
 void rc_ctx_interrupt(rc_ctx *ctx);
 
 /* Called (from the worker's lease thread) right after the task in hand was

@@ -212,9 +212,9 @@ rc_status rc_connect(rc_ctx *ctx)
     if (!ctx)
         return RC_EINVAL;
     rc_clearerr(ctx);
-    if (rc_ctx_ensure_key(ctx) != RC_OK)
-        return rc_seterr(ctx, RC_EKEY, "no key: load one (--key-file, REDCOLL_KEY_FILE) before connecting; "
-                                       "there is no unauthenticated mode");
+    rc_status kst = rc_ctx_ensure_key(ctx);
+    if (kst != RC_OK)
+        return kst; /* ensure_key said exactly what is wrong with the key */
     rc_url u;
     rc_status st = rc_ctx_url(ctx, &u);
     if (st != RC_OK)

@@ -85,6 +85,7 @@ struct rc_job {
     size_t wcap;
     rc_job_stats stats;
     long long t_submit, t_end, last_meta_check, last_refresh;
+    long long down_since, backoff;    /* Redis outage bookkeeping */
 
     unsigned char *enc;               /* encode scratch */
     size_t enccap;
@@ -357,11 +358,10 @@ rc_status rc_job_reduce(rc_job *j, void *recvbuf, size_t count, rc_datatype dt, 
             return rc_seterr(j->ctx, st, "reduce op %d is not defined for datatype %d (like MPI: bitwise and "
                                          "logical ops take integers, MINLOC/MAXLOC take *_LOC pairs)",
                              (int)op.kind, (int)dt);
-    } else {
-        j->tmp = malloc(n ? n : 1);
-        if (!j->tmp)
-            return rc_seterr(j->ctx, RC_ENOMEM, "out of memory");
     }
+    j->tmp = malloc(n ? n : 1); /* scratch for combining in rank order */
+    if (!j->tmp)
+        return rc_seterr(j->ctx, RC_ENOMEM, "out of memory");
     j->out_mode = OUT_REDUCE;
     j->recvbuf = recvbuf;
     j->out_esize = es;
@@ -743,8 +743,13 @@ static rc_status merge(rc_job *j, uint64_t r, const unsigned char *data)
         if (n) memcpy(j->recvbuf, j->tmp, n);
         return RC_OK;
     }
-    /* built-ins are commutative: recvbuf = data op recvbuf is the same bits */
-    return rc_reduce_local(data, j->recvbuf, j->recvcount, j->out_dt, j->op);
+    /* in = the lower ranks (recvbuf), inout = this rank, as for user ops:
+       float MIN/MAX ties (+0/-0, NaN payloads) depend on the order */
+    if (n) memcpy(j->tmp, data, n);
+    rc_status st = rc_reduce_local(j->recvbuf, j->tmp, j->recvcount, j->out_dt, j->op);
+    if (st == RC_OK && n)
+        memcpy(j->recvbuf, j->tmp, n);
+    return st;
 }
 
 static rc_status accept_output(rc_job *j, uint64_t r, const unsigned char *data, size_t len)
@@ -949,44 +954,47 @@ static rc_status check_meta(rc_job *j)
     return st;
 }
 
-/* One step of progress; block_ms as in collect.  Redis errors are retried
- * with backoff for REDIS_RETRY_MS before the job fails. */
+/* One step of progress; block_ms as in collect.  A lost connection is
+ * retried on the next step (after a backoff when blocking is allowed) until
+ * it has been down for RC_OPT_REDIS_DEADLINE_MS; results are re-read from
+ * our stream position, so nothing delivered meanwhile is lost. */
 static rc_status step(rc_job *j, long long block_ms)
 {
     rc_ctx *ctx = j->ctx;
-    long long down_since = 0, backoff = 50;
-    for (;;) {
-        rc_status st = collect(j, block_ms);
-        if (st == RC_OK && j->state == ST_RUNNING)
-            st = check_meta(j);
-        if (st == RC_OK && j->state == ST_RUNNING)
-            refresh_ttl(j);
-        if (st != RC_EREDIS || ctx->conn->c) {
-            if (st != RC_OK && j->state == ST_RUNNING) {
-                job_err(j, st, "job %s: %s", j->idhex, ctx->conn->err);
-                finish(j, st);
-            }
-            if (down_since)
-                rc_log(ctx, RC_LOG_WARN, "job %s: Redis connection restored", j->idhex);
-            return RC_OK;
+    rc_status st = collect(j, block_ms);
+    if (st == RC_OK && j->state == ST_RUNNING)
+        st = check_meta(j);
+    if (st == RC_OK && j->state == ST_RUNNING)
+        refresh_ttl(j);
+    if (st != RC_EREDIS || ctx->conn->c) {
+        if (st != RC_OK && j->state == ST_RUNNING) {
+            job_err(j, st, "job %s: %s", j->idhex, ctx->conn->err);
+            finish(j, st);
         }
-        /* connection lost */
-        long long now = rc_now_ms();
-        if (!down_since) {
-            down_since = now;
-            rc_log(ctx, RC_LOG_WARN, "job %s: %s; reconnecting", j->idhex, ctx->conn->err);
-        }
-        if (now - down_since > ctx->redis_deadline_ms || ctx->interrupted) {
-            job_err(j, RC_EREDIS, "job %s: Redis unreachable for %lld ms: %s", j->idhex, now - down_since,
-                    ctx->conn->err);
-            j->state = ST_DONE;
-            j->result = RC_EREDIS;
-            j->t_end = now;
-            return RC_OK;
-        }
-        rc_sleep_ms(backoff);
-        backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
+        if (j->down_since)
+            rc_log(ctx, RC_LOG_WARN, "job %s: Redis connection restored", j->idhex);
+        j->down_since = 0;
+        j->backoff = 50;
+        return RC_OK;
     }
+    long long now = rc_now_ms();
+    if (!j->down_since) {
+        j->down_since = now;
+        rc_log(ctx, RC_LOG_WARN, "job %s: %s; reconnecting", j->idhex, ctx->conn->err);
+    }
+    if (now - j->down_since > ctx->redis_deadline_ms) {
+        job_err(j, RC_EREDIS, "job %s: Redis unreachable for %lld ms (--redis-deadline): %s", j->idhex,
+                now - j->down_since, ctx->conn->err);
+        j->state = ST_DONE;
+        j->result = RC_EREDIS;
+        j->t_end = now;
+        return RC_OK;
+    }
+    if (block_ms > 0) {
+        rc_sleep_ms(j->backoff);
+        j->backoff = j->backoff * 2 > 2000 ? 2000 : j->backoff * 2;
+    }
+    return RC_OK;
 }
 
 static rc_status outcome(rc_job *j)

@@ -19,7 +19,10 @@ start)
     "$server" --port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
       --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --dir "$dir" >/dev/null 2>&1 || continue
     for i in $(seq 1 100); do
-      if [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ]; then
+      # PONG alone could come from another server already on that port:
+      # the server answering must be the one we started
+      if [ -f "$dir/redis.pid" ] &&
+         [ "$(redis-cli -p "$port" info server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p')" = "$(cat "$dir/redis.pid")" ]; then
         echo "redis://127.0.0.1:$port" > "$dir/url"
         echo "$port" > "$dir/port"
         echo "redis-server on port $port (dir $dir)"

@@ -351,6 +351,17 @@ static void t_tamper_task(void)
     H_STOP_ALL();
 }
 
+/* The value of the first entry of an XRANGE reply: [[id, [field, value]]]. */
+static const redisReply *first_value(const redisReply *r)
+{
+    H_CHECK(r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
+                r->element[0]->elements == 2 && r->element[0]->element[1]->type == REDIS_REPLY_ARRAY &&
+                r->element[0]->element[1]->elements == 2 &&
+                r->element[0]->element[1]->element[1]->type == REDIS_REPLY_STRING,
+            "unexpected XRANGE reply shape");
+    return r->element[0]->element[1]->element[1];
+}
+
 static void t_tamper_result(void)
 {
     enum { T = 30 };
@@ -363,12 +374,12 @@ static void t_tamper_result(void)
     rc_job *ja = sleep_job(ctx, 2, 0, 21, pa, outa);
     H_OK(ctx, rc_job_submit(ja));
     h_res_key(ja, res, sizeof res);
-    H_WAIT(h_cmd_int("LLEN %s", res) >= 1, H_DEADLINE_MS, "no result for job A");
-    redisReply *r = h_cmd("LINDEX %s 0", res);
-    H_CHECK(r->type == REDIS_REPLY_STRING, "LINDEX gave type %d", r->type);
-    size_t alen = r->len;
+    H_WAIT(h_cmd_int("XLEN %s", res) >= 1, H_DEADLINE_MS, "no result for job A");
+    redisReply *r = h_cmd("XRANGE %s - + COUNT 1", res);
+    const redisReply *v = first_value(r);
+    size_t alen = v->len;
     unsigned char *abytes = malloc(alen);
-    memcpy(abytes, r->str, alen);
+    memcpy(abytes, v->str, alen);
     freeReplyObject(r);
     H_OK(ctx, rc_job_wait(ja));
     check_sleep_out(outa, 2, 21);
@@ -377,22 +388,22 @@ static void t_tamper_result(void)
     rc_job *j = sleep_job(ctx, T, 100, 22, pb, out);
     H_OK(ctx, rc_job_submit(j));
     h_res_key(j, res, sizeof res);
-    H_WAIT(h_cmd_int("LLEN %s", res) >= 1, H_DEADLINE_MS, "no result for job B");
+    H_WAIT(h_cmd_int("XLEN %s", res) >= 1, H_DEADLINE_MS, "no result for job B");
     h_signal(w1, SIGSTOP); /* hold the worker while the list is forged */
-    r = h_cmd("LINDEX %s 0", res);
-    H_CHECK(r->type == REDIS_REPLY_STRING, "LINDEX gave type %d", r->type);
-    size_t len = r->len;
+    r = h_cmd("XRANGE %s - + COUNT 1", res);
+    v = first_value(r);
+    size_t len = v->len;
     unsigned char *real = malloc(len), *tmp = malloc(len);
-    memcpy(real, r->str, len);
+    memcpy(real, v->str, len);
     freeReplyObject(r);
     h_env e;
     H_CHECK(h_env_parse(real, len, &e) == 0 && e.kind == H_KIND_RESULT && e.job == h_job_id(j),
-            "LINDEX 0 is not a result of job B");
+            "the first result is not one of job B");
     size_t payload_at = h_payload_off(e.kernel_len);
     int forged = 0;
 #define PUSH(buf, n)                                                      \
     do {                                                                  \
-        freeReplyObject(h_cmd("RPUSH %s %b", res, (const void *)(buf), (size_t)(n))); \
+        freeReplyObject(h_cmd("XADD %s * e %b", res, (const void *)(buf), (size_t)(n))); \
         forged++;                                                         \
     } while (0)
     unsigned char junk[100];
@@ -414,7 +425,8 @@ static void t_tamper_result(void)
     uint64_t lie[2] = {666, 1};
     size_t flen;
     unsigned char *f = h_forge(H_KIND_RESULT, e.keyid, h_job_id(j), T - 1, T, 0, "sleep", lie, sizeof lie, &flen);
-    H_CHECK(flen == len && memcmp(f, real, 4) == 0 && memcmp(f + 44, real + 44, 12) == 0,
+    H_CHECK(flen == len && memcmp(f, real, 4) == 0 && memcmp(f + 44, real + 44, 2) == 0 &&
+                memcmp(f + 48, real + 48, 8) == 0, /* 46: the attempt number */
             "the forged result does not look like a real one");
     PUSH(f, flen);                           /* well-formed header, wrong MAC */
     free(f);
@@ -424,7 +436,7 @@ static void t_tamper_result(void)
     free(f);
     PUSH(abytes, alen);                      /* authentic, but job A's */
     /* an exact authentic duplicate: ignored, not rejected */
-    freeReplyObject(h_cmd("RPUSH %s %b", res, (const void *)real, len));
+    freeReplyObject(h_cmd("XADD %s * e %b", res, (const void *)real, len));
 #undef PUSH
     h_signal(w1, SIGCONT);
     h_spawn_worker(no_args);
@@ -692,13 +704,13 @@ static void t_master_interrupt(void)
     rc_ctx_destroy(ctx);
 }
 
-/* The master's connection drops once, after Redis executed its LPOP of the
- * result list but before the reply arrived (here: Redis closes a client whose
+/* The master's connection drops after Redis executed its read of the
+ * results but before the reply arrived (here: Redis closes a client whose
  * reply exceeds client-output-buffer-limit, after running the command; a
- * network drop or a command timeout at that moment does the same).  LPOP is
- * destructive, so those results are gone from Redis; the workers already
- * acknowledged and deleted the tasks.  Every task ran and delivered, so the
- * user expects the answer, not a hang until the job timeout. */
+ * network drop or a command timeout at that moment does the same).  The
+ * workers already acknowledged and deleted the tasks, so a destructive read
+ * (LPOP) would lose those results for good.  Every task ran and delivered,
+ * so the user expects the answer, not a hang until the job timeout. */
 static void t_result_lost(void)
 {
     enum { T = 4, C = 76800 }; /* 600 KB per task: one fits the limit, two do not */
@@ -717,13 +729,13 @@ static void t_result_lost(void)
     h_spawn_workers(2, lease1, NULL);
     char res[320];
     h_res_key(j, res, sizeof res);
-    H_WAIT(h_cmd_int("LLEN %s", res) == T, H_DEADLINE_MS, "not all results delivered");
+    H_WAIT(h_cmd_int("XLEN %s", res) == T, H_DEADLINE_MS, "not all results delivered");
     H_EQ_U64(h_xlen(), 0); /* every task is acknowledged and gone */
     /* one collection step meets the fault (a library that fetches results
        differently may not: then nothing is lost, which is fine) ... */
     rc_status st = rc_job_test(j);
     H_CHECK(st == RC_EAGAIN || st == RC_OK, "rc_job_test returned %s: %s", h_stname(st), rc_ctx_errmsg(ctx));
-    printf("after the first collection: %lld results left in Redis\n", h_cmd_int("LLEN %s", res));
+    printf("after the first collection: %lld results left in Redis\n", h_cmd_int("XLEN %s", res));
     /* ... then the fault is gone: a transient drop, like a network blip */
     freeReplyObject(h_cmd("CONFIG SET client-output-buffer-limit %s", "normal 0 0 0"));
     st = rc_job_wait(j);
