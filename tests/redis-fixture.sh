@@ -41,9 +41,14 @@ start)
 stop)
   if [ -f "$dir/redis.pid" ]; then
     pid=$(cat "$dir/redis.pid")
-    kill "$pid" 2>/dev/null
-    for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    # nothing here is worth saving, and a graceful shutdown lingers ~1 s
     kill -9 "$pid" 2>/dev/null
+    # gone, or a zombie waiting for init to reap it (which can take a second)
+    for i in $(seq 1 100); do
+      st=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || break
+      [ -z "$st" ] || [ "$st" = Z ] && break
+      sleep 0.02
+    done
   fi
   rm -rf "$dir"
   exit 0
