@@ -190,8 +190,12 @@ typedef enum rc_option {
                                     it is still running after this (0: finish it) */
     RC_OPT_REDIS_DEADLINE_MS = 16,/* int: a master gives up after Redis is unreachable this
                                     long (default 60000); workers retry until stopped */
-    RC_OPT_RETENTION_MS = 17     /* int: job state and results expire from Redis this long
+    RC_OPT_RETENTION_MS = 17,    /* int: job state and results expire from Redis this long
                                     after the master last touched them (default 24 h) */
+    RC_OPT_ENCRYPT = 18,         /* int: 1 seals task, broadcast and result payloads with
+                                    XChaCha20-Poly1305 (default 0: authenticated only) */
+    RC_OPT_MAX_PAYLOAD = 19      /* int: largest task or result payload accepted, bytes
+                                    (default 128 MiB); larger ones are rejected unread */
 } rc_option;
 
 /* Create a context with default options; NULL if out of memory.  Calls
@@ -209,7 +213,10 @@ rc_status rc_ctx_set_int(rc_ctx *ctx, rc_option opt, long long value);
 /* Use this key (copied; the caller may wipe its copy). */
 rc_status rc_ctx_set_key(rc_ctx *ctx, const unsigned char key[RC_KEYBYTES]);
 /* Read the key from a file written by rc_keygen_file / `redcoll keygen`.
- * RC_EKEY if the file is unreadable, malformed, or readable by others. */
+ * The file may hold up to 4 keys, one per line: the first signs and seals,
+ * the others are still accepted (key rotation).  A worker re-reads the file
+ * when it changes.  RC_EKEY if the file is unreadable, malformed, not owned
+ * by this user, or readable by others. */
 rc_status rc_ctx_load_key(rc_ctx *ctx, const char *path);
 
 /* Log sink; default writes one line per event to stderr. */

@@ -1,6 +1,8 @@
 /* auth.c - the shared secret, the keys derived from it, and MACs.
  *
- * A key file holds 32 random bytes as 64 hex digits.  From that secret we
+ * A key file holds 32 random bytes as 64 hex digits, or up to four such lines
+ * (a key ring: the first line signs and seals, the others are still accepted,
+ * so a fleet can rotate keys without downtime).  From each secret we
  * derive, with libsodium's KDF, a MAC key (keyed BLAKE2b-256: 4x cheaper than
  * HMAC-SHA512-256 on small messages, which matters when tasks are tiny) and a
  * public key id that goes into every envelope, so a worker with the wrong
@@ -18,25 +20,71 @@
 
 #define KDF_CTX "redcoll1" /* crypto_kdf_CONTEXTBYTES == 8 */
 
-rc_status rc_keys_derive(rc_keys *k, const unsigned char secret[RC_KEYBYTES])
+static rc_status derive(rc_subkeys *sk, const unsigned char secret[RC_KEYBYTES])
 {
     unsigned char id[crypto_kdf_KEYBYTES];
-    if (crypto_kdf_derive_from_key(k->mac, sizeof k->mac, 1, KDF_CTX, secret) != 0 ||
-        crypto_kdf_derive_from_key(id, sizeof id, 2, KDF_CTX, secret) != 0)
+    if (crypto_kdf_derive_from_key(sk->mac, sizeof sk->mac, 1, KDF_CTX, secret) != 0 ||
+        crypto_kdf_derive_from_key(id, sizeof id, 2, KDF_CTX, secret) != 0 ||
+        crypto_kdf_derive_from_key(sk->enc, sizeof sk->enc, 3, KDF_CTX, secret) != 0)
         return RC_EKEY;
-    k->keyid = (uint32_t)id[0] | (uint32_t)id[1] << 8 | (uint32_t)id[2] << 16 | (uint32_t)id[3] << 24;
+    sk->keyid = (uint32_t)id[0] | (uint32_t)id[1] << 8 | (uint32_t)id[2] << 16 | (uint32_t)id[3] << 24;
     sodium_memzero(id, sizeof id);
-    k->set = 1;
     return RC_OK;
+}
+
+rc_status rc_keys_derive(rc_keys *k, const unsigned char secret[RC_KEYBYTES])
+{
+    rc_subkeys sk;
+    if (derive(&sk, secret) != RC_OK)
+        return RC_EKEY;
+    sodium_memzero(k, sizeof *k);
+    memcpy(k->mac, sk.mac, sizeof k->mac);
+    memcpy(k->enc, sk.enc, sizeof k->enc);
+    k->keyid = sk.keyid;
+    k->set = 1;
+    sodium_memzero(&sk, sizeof sk);
+    return RC_OK;
+}
+
+rc_status rc_keys_add_old(rc_keys *k, const unsigned char secret[RC_KEYBYTES])
+{
+    if (!k->set || k->nold >= RC_KEYRING_MAX - 1)
+        return RC_EINVAL;
+    if (derive(&k->old[k->nold], secret) != RC_OK)
+        return RC_EKEY;
+    k->nold++;
+    return RC_OK;
+}
+
+const rc_subkeys *rc_keys_find(const rc_keys *k, uint32_t keyid, rc_subkeys *scratch)
+{
+    if (!k->set)
+        return NULL;
+    if (keyid == k->keyid) {
+        memcpy(scratch->mac, k->mac, sizeof scratch->mac);
+        memcpy(scratch->enc, k->enc, sizeof scratch->enc);
+        scratch->keyid = k->keyid;
+        return scratch;
+    }
+    for (int i = 0; i < k->nold; i++)
+        if (k->old[i].keyid == keyid)
+            return &k->old[i];
+    return NULL;
 }
 
 void rc_mac(const rc_keys *k, const char *queue, const unsigned char *msg, size_t len,
             unsigned char out[RC_MAC_BYTES])
 {
+    rc_mac_with(k->mac, queue, msg, len, out);
+}
+
+void rc_mac_with(const unsigned char key[32], const char *queue, const unsigned char *msg, size_t len,
+                 unsigned char out[RC_MAC_BYTES])
+{
     crypto_generichash_state st;
     size_t ql = strlen(queue);
     unsigned char qlen[2] = {(unsigned char)ql, (unsigned char)(ql >> 8)};
-    crypto_generichash_init(&st, k->mac, sizeof k->mac, RC_MAC_BYTES);
+    crypto_generichash_init(&st, key, 32, RC_MAC_BYTES);
     crypto_generichash_update(&st, (const unsigned char *)"redcoll/1", 9);
     crypto_generichash_update(&st, qlen, 2);
     crypto_generichash_update(&st, (const unsigned char *)queue, ql);
@@ -51,9 +99,10 @@ rc_status rc_random_u64(uint64_t *out)
     return RC_OK;
 }
 
-rc_status rc_key_read_file(const char *path, unsigned char secret[RC_KEYBYTES],
+rc_status rc_key_read_ring(const char *path, unsigned char secrets[RC_KEYRING_MAX][RC_KEYBYTES], int *n,
                            char *why, size_t whylen)
 {
+    *n = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         snprintf(why, whylen, "cannot open key file %s: %s", path, strerror(errno));
@@ -77,33 +126,68 @@ rc_status rc_key_read_file(const char *path, unsigned char secret[RC_KEYBYTES],
         close(fd);
         return RC_EKEY;
     }
-    if (sb.st_size > (off_t)(RC_KEYBYTES * 2 + 2)) {
-        snprintf(why, whylen, "key file %s is %lld bytes: it must hold exactly %u hex digits and a newline",
-                 path, (long long)sb.st_size, RC_KEYBYTES * 2);
+    enum { LINE = RC_KEYBYTES * 2 + 1, MAXLEN = RC_KEYRING_MAX * (LINE + 1) };
+    if (sb.st_size > (off_t)MAXLEN) {
+        snprintf(why, whylen, "key file %s is %lld bytes: it must hold 1 to %d lines of %u hex digits",
+                 path, (long long)sb.st_size, RC_KEYRING_MAX, RC_KEYBYTES * 2);
         close(fd);
         return RC_EKEY;
     }
-    char text[RC_KEYBYTES * 2 + 8];
-    ssize_t n = read(fd, text, sizeof text);
+    char text[MAXLEN + 1];
+    ssize_t got = read(fd, text, sizeof text - 1);
     close(fd);
-    if (n < 0) {
+    if (got < 0) {
         snprintf(why, whylen, "cannot read key file %s: %s", path, strerror(errno));
         return RC_EKEY;
     }
-    size_t len = (size_t)n;
-    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
-        len--;
-    size_t bin_len = 0;
-    if (len != RC_KEYBYTES * 2 ||
-        sodium_hex2bin(secret, RC_KEYBYTES, text, len, NULL, &bin_len, NULL) != 0 ||
-        bin_len != RC_KEYBYTES) {
-        sodium_memzero(text, sizeof text);
-        snprintf(why, whylen, "key file %s must hold exactly %u hex digits (make one with `redcoll keygen`)",
-                 path, RC_KEYBYTES * 2);
-        return RC_EKEY;
+    text[got] = '\0';
+    rc_status st = RC_OK;
+    int line = 0;
+    for (char *p = text; *p && st == RC_OK;) {
+        char *end = strchr(p, '\n');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        line++;
+        if (len && p[len - 1] == '\r')
+            len--;
+        size_t bin_len = 0;
+        if (len == 0) {
+            /* blank lines are allowed */
+        } else if (*n == RC_KEYRING_MAX) {
+            snprintf(why, whylen, "key file %s holds more than %d keys", path, RC_KEYRING_MAX);
+            st = RC_EKEY;
+        } else if (len != RC_KEYBYTES * 2 ||
+                   sodium_hex2bin(secrets[*n], RC_KEYBYTES, p, len, NULL, &bin_len, NULL) != 0 ||
+                   bin_len != RC_KEYBYTES) {
+            snprintf(why, whylen, "key file %s line %d must be exactly %u hex digits (make a key with `redcoll keygen`)",
+                     path, line, RC_KEYBYTES * 2);
+            st = RC_EKEY;
+        } else {
+            (*n)++;
+        }
+        p = end ? end + 1 : p + len;
     }
     sodium_memzero(text, sizeof text);
-    return RC_OK;
+    if (st == RC_OK && *n == 0) {
+        snprintf(why, whylen, "key file %s holds no key: it must hold exactly %u hex digits (make one with "
+                              "`redcoll keygen`)", path, RC_KEYBYTES * 2);
+        st = RC_EKEY;
+    }
+    if (st != RC_OK) {
+        sodium_memzero(secrets, (size_t)RC_KEYRING_MAX * RC_KEYBYTES);
+        *n = 0;
+    }
+    return st;
+}
+
+rc_status rc_key_read_file(const char *path, unsigned char secret[RC_KEYBYTES], char *why, size_t whylen)
+{
+    unsigned char ring[RC_KEYRING_MAX][RC_KEYBYTES];
+    int n;
+    rc_status st = rc_key_read_ring(path, ring, &n, why, whylen);
+    if (st == RC_OK)
+        memcpy(secret, ring[0], RC_KEYBYTES);
+    sodium_memzero(ring, sizeof ring);
+    return st;
 }
 
 rc_status rc_keygen_file(const char *path, char *msg, size_t msglen)

@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -37,6 +38,7 @@ rc_ctx *rc_ctx_create(void)
     ctx->drain_timeout_ms = 0;
     ctx->redis_deadline_ms = 60000;
     ctx->retention_ms = 24LL * 3600 * 1000;
+    ctx->max_payload = 128ULL << 20;
     if (gethostname(ctx->host, sizeof ctx->host) != 0)
         strcpy(ctx->host, "unknown");
     ctx->host[sizeof ctx->host - 1] = '\0';
@@ -51,6 +53,7 @@ void rc_ctx_destroy(rc_ctx *ctx)
     free(ctx->url);
     free(ctx->queue);
     free(ctx->kernels);
+    free(ctx->keyfile);
     sodium_memzero(&ctx->keys, sizeof ctx->keys);
     free(ctx);
 }
@@ -124,6 +127,13 @@ rc_status rc_ctx_set_int(rc_ctx *ctx, rc_option opt, long long v)
     case RC_OPT_MAX_ATTEMPTS: islot = &ctx->max_attempts; lo = 1; hi = 1000; name = "max attempts"; break;
     case RC_OPT_DRAIN_TIMEOUT_MS: slot = &ctx->drain_timeout_ms; name = "drain timeout"; break;
     case RC_OPT_REDIS_DEADLINE_MS: slot = &ctx->redis_deadline_ms; lo = 100; name = "Redis deadline"; break;
+    case RC_OPT_ENCRYPT: islot = &ctx->encrypt; hi = 1; name = "encrypt"; break;
+    case RC_OPT_MAX_PAYLOAD:
+        if (v < 1024 || (unsigned long long)v > RC_PAYLOAD_MAX)
+            return rc_seterr(ctx, RC_EINVAL, "max payload %lld out of range [1024, %llu]", v,
+                             (unsigned long long)RC_PAYLOAD_MAX);
+        ctx->max_payload = (unsigned long long)v;
+        return RC_OK;
     case RC_OPT_RETENTION_MS: slot = &ctx->retention_ms; lo = 1000; hi = 365LL * 24 * 3600 * 1000; name = "retention"; break;
     default:
         return rc_seterr(ctx, RC_EINVAL, "option %d does not take an integer", (int)opt);
@@ -147,18 +157,69 @@ rc_status rc_ctx_set_key(rc_ctx *ctx, const unsigned char key[RC_KEYBYTES])
     return RC_OK;
 }
 
+static long long mtime_ns(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return -1;
+    return (long long)sb.st_mtim.tv_sec * 1000000000LL + sb.st_mtim.tv_nsec;
+}
+
 rc_status rc_ctx_load_key(rc_ctx *ctx, const char *path)
 {
     if (!ctx || !path)
         return RC_EINVAL;
     rc_clearerr(ctx);
-    unsigned char secret[RC_KEYBYTES];
+    unsigned char ring[RC_KEYRING_MAX][RC_KEYBYTES];
+    int n = 0;
     char why[400];
-    if (rc_key_read_file(path, secret, why, sizeof why) != RC_OK)
+    long long mt = mtime_ns(path);
+    if (rc_key_read_ring(path, ring, &n, why, sizeof why) != RC_OK)
         return rc_seterr(ctx, RC_EKEY, "%s", why);
-    rc_status st = rc_ctx_set_key(ctx, secret);
-    sodium_memzero(secret, sizeof secret);
-    return st;
+    rc_keys k;
+    rc_status st = rc_keys_derive(&k, ring[0]);
+    for (int i = 1; i < n && st == RC_OK; i++)
+        st = rc_keys_add_old(&k, ring[i]);
+    sodium_memzero(ring, sizeof ring);
+    if (st != RC_OK) {
+        sodium_memzero(&k, sizeof k);
+        return rc_seterr(ctx, RC_EKEY, "key derivation failed");
+    }
+    char *dup = strdup(path);
+    if (!dup) {
+        sodium_memzero(&k, sizeof k);
+        return rc_seterr(ctx, RC_ENOMEM, "out of memory");
+    }
+    ctx->keys = k;
+    sodium_memzero(&k, sizeof k);
+    free(ctx->keyfile);
+    ctx->keyfile = dup;
+    ctx->keyfile_mtime_ns = mt;
+    return RC_OK;
+}
+
+int rc_ctx_reload_key(rc_ctx *ctx)
+{
+    if (!ctx->keyfile)
+        return 0;
+    long long mt = mtime_ns(ctx->keyfile);
+    if (mt < 0 || mt == ctx->keyfile_mtime_ns)
+        return 0;
+    char *path = strdup(ctx->keyfile);
+    if (!path)
+        return 0;
+    uint32_t before = ctx->keys.keyid;
+    rc_status st = rc_ctx_load_key(ctx, path);
+    if (st == RC_OK)
+        rc_log(ctx, RC_LOG_WARN, "key file %s changed: reloaded (current key id %08x, was %08x; %d older key(s) "
+                                 "accepted)", path, ctx->keys.keyid, before, ctx->keys.nold);
+    else {
+        rc_log(ctx, RC_LOG_ERROR, "key file %s changed but cannot be used (%s); keeping the keys in memory", path,
+               ctx->errmsg);
+        ctx->keyfile_mtime_ns = mt; /* say it once */
+    }
+    free(path);
+    return st == RC_OK;
 }
 
 rc_status rc_ctx_set_logger(rc_ctx *ctx, rc_log_fn fn, void *user)

@@ -24,7 +24,7 @@
 /* Envelope (wire.c).  Layout, all integers little-endian:
  *   0  'R' 'C'   magic
  *   2  u8        version (RC_WIRE_VERSION)
- *   3  u8        kind (RC_KIND_*)
+ *   3  u8        kind (RC_KIND_*), | RC_KIND_SEALED if the payload is encrypted
  *   4  u32       key id of the key that made the MAC
  *   8  u64       job id
  *  16  u64       rank (task index)
@@ -44,7 +44,13 @@
 /* Redis' proto-max-bulk-len default; nothing larger can be stored anyway. */
 #define RC_PAYLOAD_MAX ((uint64_t)512 * 1024 * 1024 - RC_HDR_BYTES - RC_KERNEL_MAX - RC_MAC_BYTES)
 
-enum { RC_KIND_JOB = 1, RC_KIND_TASK = 2, RC_KIND_RESULT = 3, RC_KIND_REJECT = 4 };
+enum { RC_KIND_JOB = 1, RC_KIND_TASK = 2, RC_KIND_RESULT = 3, RC_KIND_REJECT = 4, RC_KIND_CONTROL = 5 };
+/* A sealed payload on the wire is nonce (24) || XChaCha20-Poly1305
+   ciphertext || tag (16), with the header and kernel name as associated
+   data; the MAC is computed over that, as for plaintext. */
+#define RC_KIND_SEALED 0x80u
+#define RC_SEAL_BYTES 40u
+#define RC_KEYRING_MAX 4
 
 typedef struct rc_env {
     uint8_t kind;
@@ -52,37 +58,65 @@ typedef struct rc_env {
     uint64_t job, rank, ntasks, aux;
     uint32_t status;
     uint16_t attempt;         /* RESULT only */
+    int sealed;               /* payload encrypted on the wire (decode: was; encode: make it so) */
     const char *kernel;       /* not NUL-terminated; kernel_len bytes */
     size_t kernel_len;
     const void *payload;
     uint64_t payload_len;
 } rc_env;
 
-typedef struct rc_keys {
-    unsigned char mac[32];    /* derived MAC key */
+typedef struct rc_subkeys {
+    unsigned char mac[32];    /* keyed BLAKE2b */
+    unsigned char enc[32];    /* XChaCha20-Poly1305 */
     uint32_t keyid;           /* public fingerprint of the secret */
+} rc_subkeys;
+
+/* A key ring: the current key signs and seals; older keys (rotation) are
+   still accepted on what arrives. */
+typedef struct rc_keys {
+    unsigned char mac[32];    /* current key: MAC */
+    unsigned char enc[32];    /* current key: AEAD */
+    uint32_t keyid;           /* current key id */
     int set;
+    int nold;
+    rc_subkeys old[RC_KEYRING_MAX - 1];
 } rc_keys;
 
 size_t rc_wire_size(size_t kernel_len, uint64_t payload_len);
+/* Size of e once encoded (sealing adds RC_SEAL_BYTES). */
+size_t rc_wire_size_env(const rc_env *e);
 /* Encode e into out (exactly rc_wire_size bytes) and append the MAC. */
 rc_status rc_wire_encode(const rc_env *e, const rc_keys *k, const char *queue,
                          unsigned char *out, size_t outlen);
 /* Check lengths, version and MAC; on RC_OK e's pointers point into buf.
  * On failure, `why` says what was wrong. */
-rc_status rc_wire_decode(const unsigned char *buf, size_t len, const rc_keys *k,
+rc_status rc_wire_decode(unsigned char *buf, size_t len, const rc_keys *k,
                          const char *queue, rc_env *e, char *why, size_t whylen)
     RC_WARN_UNUSED;
+/* The same, with a payload size limit (RC_OPT_MAX_PAYLOAD) checked before the
+   MAC is even computed.  A sealed payload is decrypted in place, so buf is
+   written to and a second decode of the same bytes fails. */
+rc_status rc_wire_decode_max(unsigned char *buf, size_t len, const rc_keys *k, const char *queue,
+                             uint64_t max_payload, rc_env *e, char *why, size_t whylen) RC_WARN_UNUSED;
 /* Parse only the fixed header, for logging what an unverifiable message
  * claims to be.  Nothing in it may be trusted. */
 rc_status rc_wire_peek(const unsigned char *buf, size_t len, rc_env *e);
 
 /* auth.c */
 rc_status rc_keys_derive(rc_keys *k, const unsigned char secret[RC_KEYBYTES]);
+/* Add an older key the ring still accepts (rotation). */
+rc_status rc_keys_add_old(rc_keys *k, const unsigned char secret[RC_KEYBYTES]);
+/* The sub-keys for key id `keyid`, or NULL if not in the ring. */
+const rc_subkeys *rc_keys_find(const rc_keys *k, uint32_t keyid, rc_subkeys *scratch);
 rc_status rc_key_read_file(const char *path, unsigned char secret[RC_KEYBYTES],
+                           char *why, size_t whylen);
+/* A key file holds 1..RC_KEYRING_MAX keys, one per line, current first. */
+rc_status rc_key_read_ring(const char *path, unsigned char secrets[RC_KEYRING_MAX][RC_KEYBYTES], int *n,
                            char *why, size_t whylen);
 void rc_mac(const rc_keys *k, const char *queue, const unsigned char *msg, size_t len,
             unsigned char out[RC_MAC_BYTES]);
+void rc_mac_with(const unsigned char key[32], const char *queue, const unsigned char *msg, size_t len,
+                 unsigned char out[RC_MAC_BYTES]);
 rc_status rc_random_u64(uint64_t *out);
 
 /* ------------------------------------------------------------------ */
@@ -164,6 +198,10 @@ struct rc_ctx {
     long long lease_ms, heartbeat_ms, connect_ms, command_ms;
     long long linger_ms, job_timeout_ms, poll_ms;
     long long drain_timeout_ms, redis_deadline_ms, retention_ms;
+    unsigned long long max_payload;   /* largest task/result payload accepted */
+    int encrypt;                      /* seal payloads (RC_OPT_ENCRYPT) */
+    char *keyfile;                    /* where the ring came from (reloaded when it changes) */
+    long long keyfile_mtime_ns;
     int threads, log_level, max_republish, max_attempts;
     void (*abandon_fn)(void *);
     void *abandon_user;
@@ -184,6 +222,8 @@ void rc_log(const rc_ctx *ctx, int level, const char *fmt, ...) RC_PRINTF(3, 4);
 rc_status rc_ctx_url(rc_ctx *ctx, rc_url *u);
 /* Load REDCOLL_KEY_FILE if no key is set yet. */
 rc_status rc_ctx_ensure_key(rc_ctx *ctx);
+/* Reload the key file if it changed on disk (key rotation); 1 if reloaded. */
+int rc_ctx_reload_key(rc_ctx *ctx);
 const rc_kernel_entry *rc_kernel_find(const rc_ctx *ctx, const char *name, size_t len);
 long long rc_now_ms(void);
 void rc_sleep_ms(long long ms);

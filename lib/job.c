@@ -49,6 +49,7 @@ struct rc_job {
     char meta_key[300], res_key[320], why_key[320];
     char last_id[48];                 /* result stream position read so far */
     int attached;                     /* re-attached: we did not publish it */
+    int sealed;                       /* payloads encrypted (RC_OPT_ENCRYPT at creation) */
     unsigned char *bcast_own;         /* attached: copy of the descriptor's blob */
     rc_keynames kn;
 
@@ -140,6 +141,7 @@ rc_status rc_job_create(rc_ctx *ctx, const char *kernel, uint64_t ntasks, rc_job
     strcpy(j->last_id, "0-0");
     rc_keys_for_queue(ctx->queue, &j->kn);
     j->stats.tasks = ntasks;
+    j->sealed = ctx->encrypt;
     *out = j;
     return RC_OK;
 }
@@ -407,9 +409,12 @@ static rc_status encode_task(rc_job *j, uint64_t r, size_t *len)
     const void *p;
     size_t n;
     task_input(j, r, &p, &n);
-    rc_env e = {.kind = RC_KIND_TASK, .job = j->id, .rank = r, .ntasks = j->ntasks,
+    rc_env e = {.kind = RC_KIND_TASK, .job = j->id, .rank = r, .ntasks = j->ntasks, .sealed = j->sealed,
                 .kernel = j->kernel, .kernel_len = j->kernel_len, .payload = p, .payload_len = n};
-    *len = rc_wire_size(j->kernel_len, n);
+    if (n > j->ctx->max_payload)
+        return job_err(j, RC_EINVAL, "task %llu's input is %zu bytes, over the %llu-byte limit (RC_OPT_MAX_PAYLOAD)",
+                       (unsigned long long)r, n, j->ctx->max_payload);
+    *len = rc_wire_size_env(&e);
     rc_status st = ensure_enc(j, *len);
     if (st != RC_OK)
         return st;
@@ -418,10 +423,13 @@ static rc_status encode_task(rc_job *j, uint64_t r, size_t *len)
 
 static rc_status publish_meta(rc_job *j)
 {
-    rc_env e = {.kind = RC_KIND_JOB, .job = j->id, .ntasks = j->ntasks, .aux = j->seed,
+    rc_env e = {.kind = RC_KIND_JOB, .job = j->id, .ntasks = j->ntasks, .aux = j->seed, .sealed = j->sealed,
                 .kernel = j->kernel, .kernel_len = j->kernel_len, .payload = j->bcast,
                 .payload_len = j->bcast_len};
-    size_t len = rc_wire_size(j->kernel_len, j->bcast_len);
+    if (j->bcast_len > j->ctx->max_payload)
+        return job_err(j, RC_EINVAL, "broadcast of %zu bytes is over the %llu-byte limit (RC_OPT_MAX_PAYLOAD)",
+                       j->bcast_len, j->ctx->max_payload);
+    size_t len = rc_wire_size_env(&e);
     rc_status st = ensure_enc(j, len);
     if (st != RC_OK || (st = rc_wire_encode(&e, &j->ctx->keys, j->ctx->queue, j->enc, len)) != RC_OK)
         return st;
@@ -459,7 +467,7 @@ static rc_status xadd_tasks(rc_job *j, const uint64_t *ranks, size_t n, stream_i
 {
     rc_conn *c = j->ctx->conn;
     for (size_t i = 0; i < n; i++) {
-        size_t len;
+        size_t len = 0;
         rc_status st = encode_task(j, ranks[i], &len);
         if (st != RC_OK)
             return st;
@@ -801,13 +809,19 @@ static rc_status accept_output(rc_job *j, uint64_t r, const unsigned char *data,
 
 /* Handle one message from the result list.  Returns an error only when the
  * job must fail; bad messages are counted, logged and skipped. */
-static rc_status handle(rc_job *j, const unsigned char *buf, size_t len)
+static rc_status handle(rc_job *j, unsigned char *buf, size_t len)
 {
     rc_ctx *ctx = j->ctx;
     rc_env e, claim;
     char why[256];
-    rc_status st = rc_wire_decode(buf, len, &ctx->keys, ctx->queue, &e, why, sizeof why);
     int plausible = rc_wire_peek(buf, len, &claim) == RC_OK && claim.job == j->id && claim.rank < j->ntasks;
+    rc_status st = rc_wire_decode_max(buf, len, &ctx->keys, ctx->queue, ctx->max_payload, &e, why, sizeof why);
+    if (st == RC_OK && e.kind == RC_KIND_RESULT && e.sealed != j->sealed) {
+        /* authentic, so a worker bug rather than an attack; still not ours */
+        snprintf(why, sizeof why, "a %s result for a %s job", e.sealed ? "sealed" : "plaintext",
+                 j->sealed ? "sealed" : "plaintext");
+        st = RC_EPROTO;
+    }
     if (st == RC_OK && e.kind == RC_KIND_RESULT && e.job == j->id && e.rank < j->ntasks &&
         e.ntasks == j->ntasks && e.kernel_len == j->kernel_len && memcmp(e.kernel, j->kernel, j->kernel_len) == 0) {
         uint64_t r = e.rank;
@@ -899,7 +913,7 @@ static rc_status collect(rc_job *j, long long block_ms)
                     rc_log(j->ctx, RC_LOG_WARN, "job %s: malformed result stream entry skipped", j->idhex);
                     continue;
                 }
-                rc_status hs = handle(j, (const unsigned char *)f->element[1]->str, f->element[1]->len);
+                rc_status hs = handle(j, (unsigned char *)f->element[1]->str, f->element[1]->len);
                 if (hs != RC_OK)
                     finish(j, hs);
                 else if (finished_ok(j))
@@ -1128,7 +1142,7 @@ rc_status rc_job_attach(rc_ctx *ctx, const char *id, rc_job **out)
     }
     rc_env e;
     char why[300];
-    st = rc_wire_decode((const unsigned char *)r->str, r->len, &ctx->keys, ctx->queue, &e, why, sizeof why);
+    st = rc_wire_decode((unsigned char *)r->str, r->len, &ctx->keys, ctx->queue, &e, why, sizeof why);
     if (st == RC_OK && (e.kind != RC_KIND_JOB || e.job != jid || e.ntasks == 0 || e.ntasks > (uint64_t)1 << 40)) {
         st = RC_EAUTH;
         snprintf(why, sizeof why, "descriptor is authentic but not for job %s", id);
@@ -1156,6 +1170,7 @@ rc_status rc_job_attach(rc_ctx *ctx, const char *id, rc_job **out)
     j->bcast = j->bcast_own;
     j->bcast_len = (size_t)e.payload_len;
     j->seed = e.aux;
+    j->sealed = e.sealed;
     freeReplyObject(r);
     j->id = jid;
     rc_hex64(jid, j->idhex);

@@ -8,7 +8,15 @@
  * are fields handed out.  Integers are written byte by byte in little-endian
  * order so the format does not depend on struct layout or alignment.  The
  * MAC also covers the queue name, which is not on the wire: a message copied
- * into another queue fails verification. */
+ * into another queue fails verification.
+ *
+ * Sealing (--encrypt) is encrypt-then-MAC: the payload becomes a random
+ * 24-byte nonce, the XChaCha20-Poly1305 ciphertext and its tag, with header
+ * and kernel name as associated data, under a key derived from the same
+ * secret; the outer MAC then covers it like any payload.  Random 192-bit
+ * nonces make reuse a non-event without any state to keep.  Keys are picked
+ * by the key id in the header, so a ring of old and new keys lets a fleet
+ * rotate without downtime. */
 #include "internal.h"
 
 #include <string.h>
@@ -42,16 +50,22 @@ size_t rc_wire_size(size_t kernel_len, uint64_t payload_len)
     return RC_HDR_BYTES + kernel_len + kpad(kernel_len) + (size_t)payload_len + RC_MAC_BYTES;
 }
 
+size_t rc_wire_size_env(const rc_env *e)
+{
+    return rc_wire_size(e->kernel_len, e->payload_len + (e->sealed ? RC_SEAL_BYTES : 0));
+}
+
 rc_status rc_wire_encode(const rc_env *e, const rc_keys *k, const char *queue,
                          unsigned char *out, size_t outlen)
 {
     if (!k->set || e->kernel_len > RC_KERNEL_MAX || e->payload_len > RC_PAYLOAD_MAX ||
-        outlen != rc_wire_size(e->kernel_len, e->payload_len))
+        outlen != rc_wire_size_env(e) || (e->kind & RC_KIND_SEALED))
         return RC_EINVAL;
+    uint64_t wire_len = e->payload_len + (e->sealed ? RC_SEAL_BYTES : 0);
     out[0] = 'R';
     out[1] = 'C';
     out[2] = RC_WIRE_VERSION;
-    out[3] = e->kind;
+    out[3] = (unsigned char)(e->kind | (e->sealed ? RC_KIND_SEALED : 0));
     put32(out + 4, k->keyid);
     put64(out + 8, e->job);
     put64(out + 16, e->rank);
@@ -60,13 +74,20 @@ rc_status rc_wire_encode(const rc_env *e, const rc_keys *k, const char *queue,
     put32(out + 40, e->status);
     put16(out + 44, (uint16_t)e->kernel_len);
     put16(out + 46, e->kind == RC_KIND_RESULT ? e->attempt : 0);
-    put64(out + 48, e->payload_len);
+    put64(out + 48, wire_len);
     if (e->kernel_len)
         memcpy(out + RC_HDR_BYTES, e->kernel, e->kernel_len);
-    size_t pad = kpad(e->kernel_len);
+    size_t pad = kpad(e->kernel_len), ad = RC_HDR_BYTES + e->kernel_len + pad;
     memset(out + RC_HDR_BYTES + e->kernel_len, 0, pad);
-    if (e->payload_len)
-        memcpy(out + RC_HDR_BYTES + e->kernel_len + pad, e->payload, (size_t)e->payload_len);
+    if (e->sealed) {
+        unsigned char *nonce = out + ad;
+        randombytes_buf(nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+        unsigned long long clen;
+        crypto_aead_xchacha20poly1305_ietf_encrypt(nonce + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, &clen,
+                                                   e->payload, e->payload_len, out, ad, NULL, nonce, k->enc);
+    } else if (e->payload_len) {
+        memcpy(out + ad, e->payload, (size_t)e->payload_len);
+    }
     size_t body = outlen - RC_MAC_BYTES;
     rc_mac(k, queue, out, body, out + body);
     return RC_OK;
@@ -89,7 +110,8 @@ static rc_status parse_header(const unsigned char *buf, size_t len, rc_env *e,
         return RC_EPROTO;
     }
     memset(e, 0, sizeof *e);
-    e->kind = buf[3];
+    e->kind = buf[3] & (unsigned char)~RC_KIND_SEALED;
+    e->sealed = (buf[3] & RC_KIND_SEALED) != 0;
     e->keyid = get32(buf + 4);
     e->job = get64(buf + 8);
     e->rank = get64(buf + 16);
@@ -98,7 +120,7 @@ static rc_status parse_header(const unsigned char *buf, size_t len, rc_env *e,
     e->status = get32(buf + 40);
     e->kernel_len = get16(buf + 44);
     e->payload_len = get64(buf + 48);
-    if (e->kind < RC_KIND_JOB || e->kind > RC_KIND_REJECT) {
+    if (e->kind < RC_KIND_JOB || e->kind > RC_KIND_CONTROL) {
         snprintf(why, whylen, "unknown envelope kind %u", e->kind);
         return RC_EPROTO;
     }
@@ -135,25 +157,67 @@ rc_status rc_wire_peek(const unsigned char *buf, size_t len, rc_env *e)
     return parse_header(buf, len, e, why, sizeof why);
 }
 
-rc_status rc_wire_decode(const unsigned char *buf, size_t len, const rc_keys *k,
-                         const char *queue, rc_env *e, char *why, size_t whylen)
+rc_status rc_wire_decode_max(unsigned char *buf, size_t len, const rc_keys *k, const char *queue,
+                             uint64_t max_payload, rc_env *e, char *why, size_t whylen)
 {
     rc_status st = parse_header(buf, len, e, why, whylen);
     if (st != RC_OK)
         return st;
+    uint64_t plain = e->payload_len - (e->sealed && e->payload_len >= RC_SEAL_BYTES ? RC_SEAL_BYTES : 0);
+    if (plain > max_payload) {
+        snprintf(why, whylen, "payload of %llu bytes exceeds the %llu-byte limit (RC_OPT_MAX_PAYLOAD)",
+                 (unsigned long long)plain, (unsigned long long)max_payload);
+        memset(e, 0, sizeof *e);
+        return RC_EPROTO;
+    }
+    rc_subkeys scratch;
+    const rc_subkeys *sk = rc_keys_find(k, e->keyid, &scratch);
+    if (!sk) {
+        char ring[64] = "";
+        size_t o = (size_t)snprintf(ring, sizeof ring, "%08x", k->keyid);
+        for (int i = 0; i < k->nold && o < sizeof ring; i++)
+            o += (size_t)snprintf(ring + o, sizeof ring - o, ", %08x", k->old[i].keyid);
+        snprintf(why, whylen, "MAC made with key id %08x, this process holds key id %s (different key files?)",
+                 e->keyid, ring);
+        memset(e, 0, sizeof *e);
+        sodium_memzero(&scratch, sizeof scratch);
+        return RC_EAUTH;
+    }
     unsigned char mac[RC_MAC_BYTES];
     size_t body = len - RC_MAC_BYTES;
-    rc_mac(k, queue, buf, body, mac);
+    rc_mac_with(sk->mac, queue, buf, body, mac);
     int ok = crypto_verify_32(mac, buf + body) == 0;
     sodium_memzero(mac, sizeof mac);
     if (!ok) {
-        if (e->keyid != k->keyid)
-            snprintf(why, whylen, "MAC made with key id %08x, this process holds key id %08x (different key files?)",
-                     e->keyid, k->keyid);
-        else
-            snprintf(why, whylen, "MAC does not verify (data altered or forged)");
+        snprintf(why, whylen, "MAC does not verify (data altered or forged)");
         memset(e, 0, sizeof *e);
+        sodium_memzero(&scratch, sizeof scratch);
         return RC_EAUTH;
     }
+    if (e->sealed) {
+        /* authentic, so this cannot fail unless the ring is inconsistent */
+        unsigned char *p = (unsigned char *)e->payload, *nonce = p;
+        size_t ad = (size_t)(p - buf);
+        unsigned long long mlen = 0;
+        if (e->payload_len < RC_SEAL_BYTES ||
+            crypto_aead_xchacha20poly1305_ietf_decrypt(p + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, &mlen, NULL,
+                                                       p + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+                                                       e->payload_len - crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+                                                       buf, ad, nonce, sk->enc) != 0) {
+            snprintf(why, whylen, "sealed payload does not decrypt");
+            memset(e, 0, sizeof *e);
+            sodium_memzero(&scratch, sizeof scratch);
+            return RC_EAUTH;
+        }
+        e->payload = p + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+        e->payload_len = mlen;
+    }
+    sodium_memzero(&scratch, sizeof scratch);
     return RC_OK;
+}
+
+rc_status rc_wire_decode(unsigned char *buf, size_t len, const rc_keys *k, const char *queue, rc_env *e,
+                         char *why, size_t whylen)
+{
+    return rc_wire_decode_max(buf, len, k, queue, RC_PAYLOAD_MAX, e, why, whylen);
 }

@@ -264,7 +264,7 @@ static void nap(const worker *w, long long ms)
 /* An entry as handed out by Redis: [id, [field, value, ...]] or nil for an
  * entry deleted while pending (Redis < 7).  Everything is checked: the
  * reply's shape comes from a server we do not trust. */
-static int entry_parts(const redisReply *e, char *id, const unsigned char **buf, size_t *len)
+static int entry_parts(const redisReply *e, char *id, unsigned char **buf, size_t *len)
 {
     *buf = NULL;
     *len = 0;
@@ -276,7 +276,7 @@ static int entry_parts(const redisReply *e, char *id, const unsigned char **buf,
     const redisReply *f = e->element[1];
     if (f->type == REDIS_REPLY_ARRAY && f->elements == 2 && f->element[0]->type == REDIS_REPLY_STRING &&
         f->element[0]->len == 1 && f->element[0]->str[0] == 'e' && f->element[1]->type == REDIS_REPLY_STRING) {
-        *buf = (const unsigned char *)f->element[1]->str;
+        *buf = (unsigned char *)f->element[1]->str;
         *len = f->element[1]->len;
     }
     return 0;
@@ -351,7 +351,7 @@ static void refuse(worker *w, int qi, const char *id, const unsigned char *buf, 
         size_t wl = strlen(why);
         rc_env e = {.kind = RC_KIND_REJECT, .job = claim.job, .rank = claim.rank, .ntasks = claim.ntasks,
                     .aux = w->wid, .status = (uint32_t)why_st, .payload = why, .payload_len = wl};
-        n = rc_wire_size(0, wl);
+        n = rc_wire_size_env(&e);
         if (ensure_res(w, n) != RC_OK || rc_wire_encode(&e, &ctx->keys, qname, w->res, n) != RC_OK)
             n = 0;
     }
@@ -393,7 +393,7 @@ static job_cache *job_lookup(worker *w, int qi, uint64_t job, int *gone, char *w
         return NULL;
     }
     rc_env e;
-    *st = rc_wire_decode((const unsigned char *)r->str, r->len, &ctx->keys, qname, &e, why, whylen);
+    *st = rc_wire_decode_max((unsigned char *)r->str, r->len, &ctx->keys, qname, ctx->max_payload, &e, why, whylen);
     if (*st == RC_OK && (e.kind != RC_KIND_JOB || e.job != job)) {
         snprintf(why, whylen, "job descriptor is authentic but not for this job (replayed?)");
         *st = RC_EAUTH;
@@ -458,10 +458,17 @@ static void last_reason(worker *w, int qi, uint64_t job, uint64_t rank, char *ou
 static rc_status send_result(worker *w, int qi, const char *id, const rc_env *task, uint32_t attempt,
                              uint32_t status, const void *out, size_t outlen)
 {
+    if (status == RC_OK && outlen > w->ctx->max_payload) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "kernel output of %zu bytes is over the %llu-byte limit (RC_OPT_MAX_PAYLOAD)",
+                 outlen, w->ctx->max_payload);
+        return send_result(w, qi, id, task, attempt, RC_EKERNEL, msg, strlen(msg));
+    }
     rc_env r = {.kind = RC_KIND_RESULT, .job = task->job, .rank = task->rank, .ntasks = task->ntasks,
+                .sealed = task->sealed,
                 .aux = w->wid, .status = status, .attempt = attempt > 65535 ? 65535 : (uint16_t)attempt,
                 .kernel = task->kernel, .kernel_len = task->kernel_len, .payload = out, .payload_len = outlen};
-    size_t n = rc_wire_size(task->kernel_len, outlen);
+    size_t n = rc_wire_size_env(&r);
     if (ensure_res(w, n) != RC_OK) {
         rc_log(w->ctx, RC_LOG_ERROR, "out of memory for a %zu-byte result; leaving task %llu to another worker",
                n, (unsigned long long)task->rank);
@@ -474,14 +481,15 @@ static rc_status send_result(worker *w, int qi, const char *id, const rc_env *ta
 }
 
 /* Run one entry (attempt number `attempt`) and deliver its result. */
-static rc_status run_entry(worker *w, int qi, const char *id, const unsigned char *buf, size_t len,
-                           long long attempt)
+static rc_status run_entry(worker *w, int qi, const char *id, unsigned char *buf, size_t len, long long attempt)
 {
     rc_ctx *ctx = w->ctx;
     const char *qname = w->q[qi].name;
     rc_env e;
     char why[300];
-    rc_status st = rc_wire_decode(buf, len, &ctx->keys, qname, &e, why, sizeof why);
+    /* decoding may decrypt the payload in place; the header stays readable
+       for refuse() */
+    rc_status st = rc_wire_decode_max(buf, len, &ctx->keys, qname, ctx->max_payload, &e, why, sizeof why);
     if (st == RC_OK && e.kind != RC_KIND_TASK) {
         snprintf(why, sizeof why, "authentic envelope of kind %u in the task stream (replayed?)", e.kind);
         st = RC_EAUTH;
@@ -809,7 +817,12 @@ rc_status rc_worker_run(rc_ctx *ctx)
     w->hb_started = 1;
     rc_log(ctx, RC_LOG_INFO, "worker %s serving queue(s) '%s' (key id %08x, %d thread(s) per task)", w->consumer,
            ctx->queue, ctx->keys.keyid, ctx->threads);
+    long long last_keycheck = rc_now_ms();
     while (!interrupted(w)) {
+        if (rc_now_ms() - last_keycheck > 2000) { /* key rotation without a restart */
+            last_keycheck = rc_now_ms();
+            rc_ctx_reload_key(ctx);
+        }
         if (ctx->linger_ms > 0 && rc_now_ms() - idle_since > ctx->linger_ms) {
             rc_log(ctx, RC_LOG_INFO, "idle for %lld ms (linger): exiting", ctx->linger_ms);
             break;
@@ -856,7 +869,7 @@ rc_status rc_worker_run(rc_ctx *ctx)
             if (r) freeReplyObject(r);
             continue;
         }
-        const unsigned char *buf;
+        unsigned char *buf;
         size_t len;
         char id[ID_MAX];
         if (entry_parts(entry, id, &buf, &len) != 0) {

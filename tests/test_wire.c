@@ -363,7 +363,7 @@ static void test_forged(void)
     }
 
     /* kind */
-    const unsigned kinds[] = {0, 5, 6, 0x80, 0xff};
+    const unsigned kinds[] = {0, 6, 7, 0x80, 0x86, 0xff};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         b = dup_exact(good, n);
         b[3] = (unsigned char)kinds[i];
@@ -719,6 +719,129 @@ static void rm_rf(const char *dir)
         fprintf(stderr, "test_wire: could not remove %s\n", dir);
 }
 
+
+/* ------------------------------------------------------------------ */
+/* Sealing (--encrypt) and key rings (rotation)                          */
+
+static void test_sealed(void)
+{
+    static const char secret_msg[] = "the payload nobody without the key may read";
+    const size_t plen = sizeof secret_msg - 1;
+    for (unsigned kind = RC_KIND_JOB; kind <= RC_KIND_RESULT; kind++) {
+        rc_env e = {.kind = (uint8_t)kind, .job = 77, .rank = 3, .ntasks = 9, .sealed = 1,
+                    .kernel = "pi", .kernel_len = 2, .payload = secret_msg, .payload_len = plen};
+        size_t n = rc_wire_size_env(&e);
+        CHECK(n == rc_wire_size(2, plen) + RC_SEAL_BYTES, "sealed size %zu", n);
+        unsigned char *buf = xmalloc(n);
+        CHECK(rc_wire_encode(&e, &key_a, QUEUE, buf, n) == RC_OK, "sealed encode kind %u", kind);
+        CHECK(buf[3] == (kind | RC_KIND_SEALED), "sealed flag on the wire");
+        /* the plaintext appears nowhere in what Redis stores */
+        int leaked = 0;
+        for (size_t i = 0; i + plen <= n; i++)
+            leaked |= memcmp(buf + i, secret_msg, plen) == 0;
+        CHECK(!leaked, "plaintext visible in a sealed envelope");
+        /* two seals of the same message differ (fresh nonce) */
+        unsigned char *buf2 = xmalloc(n);
+        CHECK(rc_wire_encode(&e, &key_a, QUEUE, buf2, n) == RC_OK && memcmp(buf, buf2, n) != 0,
+              "sealing twice gives different bytes");
+        free(buf2);
+        unsigned char *copy = dup_exact(buf, n);
+        rc_env d;
+        char why[300];
+        rc_status st = rc_wire_decode(copy, n, &key_a, QUEUE, &d, why, sizeof why);
+        CHECK(st == RC_OK && d.sealed && d.kind == kind && d.payload_len == plen &&
+                  memcmp(d.payload, secret_msg, plen) == 0 && (uintptr_t)d.payload % 8 == 0,
+              "sealed round trip kind %u: %s (%s)", kind, st_name(st), why);
+        free(copy);
+        /* every flipped bit is still rejected */
+        for (size_t bit = 0; bit < n * 8; bit += 7) {
+            copy = dup_exact(buf, n);
+            copy[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+            st = rc_wire_decode(copy, n, &key_a, QUEUE, &d, why, sizeof why);
+            CHECK(st == RC_EPROTO || st == RC_EAUTH, "sealed, bit %zu flipped: %s", bit, st_name(st));
+            free(copy);
+        }
+        /* the wrong key cannot open it */
+        copy = dup_exact(buf, n);
+        CHECK(rc_wire_decode(copy, n, &key_b, QUEUE, &d, why, sizeof why) == RC_EAUTH, "sealed, wrong key");
+        free(copy);
+        free(buf);
+    }
+    /* a payload limit is enforced before anything is verified */
+    unsigned char big[4096];
+    memset(big, 7, sizeof big);
+    rc_env e = {.kind = RC_KIND_TASK, .job = 1, .ntasks = 1, .kernel = "k", .kernel_len = 1, .payload = big,
+                .payload_len = sizeof big};
+    size_t n;
+    unsigned char *buf = encode(&e, &n);
+    rc_env d;
+    char why[300];
+    CHECK(rc_wire_decode_max(buf, n, &key_a, QUEUE, 4095, &d, why, sizeof why) == RC_EPROTO &&
+              strstr(why, "limit"), "payload over RC_OPT_MAX_PAYLOAD rejected: %s", why);
+    CHECK(rc_wire_decode_max(buf, n, &key_a, QUEUE, 4096, &d, why, sizeof why) == RC_OK, "payload at the limit");
+    free(buf);
+}
+
+static void test_keyring(void)
+{
+    unsigned char s_old[RC_KEYBYTES], s_new[RC_KEYBYTES];
+    for (unsigned i = 0; i < RC_KEYBYTES; i++) {
+        s_old[i] = (unsigned char)(i * 7 + 1); /* key_a's secret */
+        s_new[i] = (unsigned char)(i * 13 + 5);
+    }
+    rc_keys only_new, ring; /* ring: sends with new, accepts old */
+    CHECK(rc_keys_derive(&only_new, s_new) == RC_OK, "derive new");
+    CHECK(rc_keys_derive(&ring, s_new) == RC_OK && rc_keys_add_old(&ring, s_old) == RC_OK, "ring new+old");
+    rc_env e = {.kind = RC_KIND_TASK, .job = 5, .rank = 1, .ntasks = 2, .kernel = "k", .kernel_len = 1,
+                .payload = "abc", .payload_len = 3};
+    size_t n = rc_wire_size_env(&e);
+    unsigned char *buf = xmalloc(n), *copy;
+    rc_env d;
+    char why[300];
+    /* made with the old key: the ring accepts it, the new key alone names both ids */
+    CHECK(rc_wire_encode(&e, &key_a, QUEUE, buf, n) == RC_OK, "encode with old");
+    copy = dup_exact(buf, n);
+    CHECK(rc_wire_decode(copy, n, &ring, QUEUE, &d, why, sizeof why) == RC_OK && d.keyid == key_a.keyid,
+          "ring accepts the old key: %s", why);
+    free(copy);
+    copy = dup_exact(buf, n);
+    char ida[16], idn[16];
+    snprintf(ida, sizeof ida, "%08x", key_a.keyid);
+    snprintf(idn, sizeof idn, "%08x", only_new.keyid);
+    CHECK(rc_wire_decode(copy, n, &only_new, QUEUE, &d, why, sizeof why) == RC_EAUTH && strstr(why, ida) &&
+              strstr(why, idn), "new key alone refuses the old one, naming both: %s", why);
+    free(copy);
+    /* the ring sends with the new key, which an old-only process refuses */
+    CHECK(rc_wire_encode(&e, &ring, QUEUE, buf, n) == RC_OK, "encode with ring");
+    CHECK(buf[4] == (unsigned char)only_new.keyid, "ring signs with its first key");
+    copy = dup_exact(buf, n);
+    CHECK(rc_wire_decode(copy, n, &key_a, QUEUE, &d, why, sizeof why) == RC_EAUTH, "old-only refuses new");
+    free(copy);
+    free(buf);
+
+    /* key files with several keys */
+    char path[600], text[400], ha[70], hn[70];
+    for (unsigned i = 0; i < RC_KEYBYTES; i++) {
+        snprintf(ha + 2 * i, 3, "%02x", s_old[i]);
+        snprintf(hn + 2 * i, 3, "%02x", s_new[i]);
+    }
+    snprintf(path, sizeof path, "%s/ring.key", tmpdir);
+    snprintf(text, sizeof text, "%s\n\n%s\n", hn, ha);
+    write_file(path, text, strlen(text), 0600);
+    unsigned char secrets[RC_KEYRING_MAX][RC_KEYBYTES];
+    int k = 0;
+    CHECK(rc_key_read_ring(path, secrets, &k, why, sizeof why) == RC_OK && k == 2 &&
+              memcmp(secrets[0], s_new, RC_KEYBYTES) == 0 && memcmp(secrets[1], s_old, RC_KEYBYTES) == 0,
+          "two-key ring file read in order: %s", why);
+    snprintf(text, sizeof text, "%s\n%s\n%s\n%s\n%s\n", hn, ha, hn, ha, hn);
+    write_file(path, text, strlen(text), 0600);
+    CHECK(rc_key_read_ring(path, secrets, &k, why, sizeof why) == RC_EKEY, "five keys refused");
+    snprintf(text, sizeof text, "%s\nnot a key\n", hn);
+    write_file(path, text, strlen(text), 0600);
+    CHECK(rc_key_read_ring(path, secrets, &k, why, sizeof why) == RC_EKEY && strstr(why, "line 2"),
+          "bad second line named: %s", why);
+}
+
 int main(void)
 {
     const char *t = getenv("TMPDIR");
@@ -732,6 +855,8 @@ int main(void)
     test_urls();
     test_key_files();
     test_keygen();
+    test_sealed();
+    test_keyring();
     rm_rf(tmpdir);
     if (n_failures) {
         fprintf(stderr, "test_wire: %lu of %lu checks FAILED\n", n_failures, n_checks);
