@@ -15,7 +15,9 @@ static void usage(FILE *f)
             "usage: redcoll COMMAND [args]\n\n"
             "  keygen FILE           write a fresh shared key to FILE (mode 0600; never overwrites)\n"
             "  purge QUEUE           remove QUEUE: its pending tasks and jobs; its workers exit\n"
-            "                        (Redis from --redis URL or REDCOLL_URL)\n"
+            "                        (Redis from --redis URL or REDCOLL_URL; the key from\n"
+            "                        --key-file or REDCOLL_KEY_FILE: workers obey only an\n"
+            "                        authenticated removal)\n"
             "  --version             print the version\n"
             "  --help                this text\n\n"
             "Exit status: 0 success, 1 failure, 2 bad usage.\n");
@@ -42,14 +44,17 @@ static int cmd_keygen(int argc, char **argv)
 
 static int cmd_purge(int argc, char **argv)
 {
-    const char *url = NULL, *queue = NULL;
+    const char *url = NULL, *queue = NULL, *keyfile = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0) {
-            printf("usage: redcoll purge [--redis URL] QUEUE\n"
-                   "Removes QUEUE's task stream and job keys; workers serving it exit.\n");
+            printf("usage: redcoll purge [--redis URL] [--key-file F] QUEUE\n"
+                   "Removes QUEUE's task stream and job keys; workers serving it exit.\n"
+                   "Needs the key: workers exit only on an authenticated removal.\n");
             return 0;
         } else if (strcmp(argv[i], "--redis") == 0 && i + 1 < argc) {
             url = argv[++i];
+        } else if (strcmp(argv[i], "--key-file") == 0 && i + 1 < argc) {
+            keyfile = argv[++i];
         } else if (!queue && argv[i][0] != '-') {
             queue = argv[i];
         } else {
@@ -58,7 +63,7 @@ static int cmd_purge(int argc, char **argv)
         }
     }
     if (!queue) {
-        fprintf(stderr, "usage: redcoll purge [--redis URL] QUEUE\n");
+        fprintf(stderr, "usage: redcoll purge [--redis URL] [--key-file F] QUEUE\n");
         return 2;
     }
     rc_ctx *ctx = rc_ctx_create();
@@ -69,6 +74,8 @@ static int cmd_purge(int argc, char **argv)
     rc_status st = rc_ctx_set_str(ctx, RC_OPT_QUEUE, queue);
     if (st == RC_OK && url)
         st = rc_ctx_set_str(ctx, RC_OPT_URL, url);
+    if (st == RC_OK && keyfile)
+        st = rc_ctx_load_key(ctx, keyfile);
     if (st == RC_OK)
         st = rc_queue_remove(ctx);
     int rc = 0;

@@ -176,6 +176,16 @@ void rc_job_keys(const char *q, uint64_t job, char *meta, size_t metalen, char *
 void rc_hex64(uint64_t v, char out[17]);
 /* XGROUP CREATE ... MKSTREAM, ignoring BUSYGROUP. */
 rc_status rc_queue_ensure_group(rc_conn *c, const rc_keynames *kn);
+/* Authenticated end-of-life markers: rc:{Q}:job:J:end (job finished,
+   failed or cancelled: workers may drop its leftover tasks) and
+   rc:{Q}:removed (queue removed: its workers may exit).  A deleted key
+   alone proves nothing - anyone with Redis access can delete - so workers
+   and masters act only on a marker whose MAC verifies. */
+rc_status rc_tombstone_write(rc_conn *c, const rc_keys *k, const char *queue, uint64_t job, const char *what,
+                             long long ttl_ms);
+/* 1: an authentic marker (what it says in `what`); 0: none or not authentic;
+   -1: Redis failed. */
+int rc_tombstone_check(rc_conn *c, const rc_keys *k, const char *queue, uint64_t job, char *what, size_t n);
 /* EVALSHA with EVAL fallback. */
 enum { RC_SCRIPT_DELIVER = 0, RC_SCRIPT_RENEW = 1, RC_SCRIPT_TAKEOVER = 2, RC_SCRIPT_HANDBACK = 3,
        RC_SCRIPT_COUNT_ };

@@ -653,7 +653,11 @@ static void finish(rc_job *j, rc_status st)
     j->t_end = rc_now_ms();
     if (!j->ctx->conn)
         return;
-    /* delete the descriptor first: from then on, late deliveries leave nothing */
+    /* the authenticated end marker first (workers then drop leftovers of
+       this job instead of waiting for its descriptor to come back), then
+       the descriptor: from then on, late deliveries leave nothing */
+    (void)rc_tombstone_write(j->ctx->conn, &j->ctx->keys, j->ctx->queue, j->id,
+                             st == RC_OK ? "done" : st == RC_ECANCELED ? "cancelled" : "failed", j->ctx->retention_ms);
     remove_job_keys(j);
     if (st != RC_OK && j->attached)
         remove_entries_by_scan(j);
@@ -960,8 +964,20 @@ static rc_status check_meta(rc_job *j)
     rc_status st = rc_conn_cmdf(j->ctx->conn, &r, "EXISTS %s", j->meta_key);
     if (st == RC_OK && r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
         freeReplyObject(r);
-        job_err(j, RC_ECANCELED, "job %s was removed from Redis (queue '%s' purged?)", j->idhex, j->ctx->queue);
-        finish(j, RC_ECANCELED);
+        char what[80];
+        rc_ctx *ctx = j->ctx;
+        if (rc_tombstone_check(ctx->conn, &ctx->keys, ctx->queue, j->id, what, sizeof what) == 1) {
+            job_err(j, RC_ECANCELED, "job %s was ended by another process (%s)", j->idhex, what);
+            finish(j, RC_ECANCELED);
+        } else if (rc_tombstone_check(ctx->conn, &ctx->keys, ctx->queue, 0, what, sizeof what) == 1) {
+            job_err(j, RC_ECANCELED, "job %s: queue '%s' was removed", j->idhex, ctx->queue);
+            finish(j, RC_ECANCELED);
+        } else {
+            /* deleted without an authenticated cancel: put it back */
+            rc_log(ctx, RC_LOG_WARN, "job %s: its descriptor vanished from Redis without an authenticated cancel "
+                                     "(eviction, flush or tampering?): restoring it", j->idhex);
+            return publish_meta(j);
+        }
         return RC_OK;
     }
     if (r) freeReplyObject(r);

@@ -23,9 +23,12 @@
  * (sorted set, consumer -> last heartbeat) with details in the expiring key
  * rc:{Q}:worker:<consumer>.
  *
- * DELIVER appends a result only while the job descriptor exists (a late
- * result for a finished or cancelled job leaves no orphan key), then acks and
- * deletes the entry: one round trip, atomic.  RENEW extends the lease only of
+ * DELIVER appends a result and acks and deletes the entry in one atomic
+ * round trip - but only while the job descriptor exists; otherwise it
+ * returns 0 and touches nothing, and the worker decides (an authenticated end
+ * marker: drop it; none: hand the task back, its master may restore the
+ * descriptor), so a late result leaves no orphan key and no result is thrown
+ * away on the word of whoever deleted the descriptor.  RENEW extends the lease only of
  * entries the caller still owns, so a worker that stalled past its lease does
  * not steal its task back from the worker now running it.  TAKEOVER claims
  * one lapsed entry and returns its delivery count (the attempt number).
@@ -35,10 +38,12 @@
 #include "internal.h"
 
 #include <string.h>
+#include <time.h>
 
 static const char *const scripts[RC_SCRIPT_COUNT_] = {
     [RC_SCRIPT_DELIVER] =
-        "if ARGV[3] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then\n"
+        "if ARGV[3] ~= '' then\n"
+        "  if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end\n"
         "  redis.call('XADD', KEYS[3], '*', 'e', ARGV[3])\n"
         "  local t = redis.call('PTTL', KEYS[2])\n"
         "  if t > 0 then redis.call('PEXPIRE', KEYS[3], t) end\n"
@@ -120,6 +125,72 @@ void rc_job_keys(const char *q, uint64_t job, char *meta, size_t metalen, char *
     if (res) snprintf(res, reslen, "rc:{%s}:job:%s:res", q, hex);
 }
 
+static void tombstone_key(const char *queue, uint64_t job, char *key, size_t n)
+{
+    if (job) {
+        char meta[300];
+        rc_job_keys(queue, job, meta, sizeof meta, NULL, 0);
+        snprintf(key, n, "%s:end", meta);
+    } else {
+        snprintf(key, n, "rc:{%s}:removed", queue);
+    }
+}
+
+static long long wall_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+rc_status rc_tombstone_write(rc_conn *c, const rc_keys *k, const char *queue, uint64_t job, const char *what,
+                             long long ttl_ms)
+{
+    char key[340], px[32];
+    unsigned char buf[RC_HDR_BYTES + RC_MAC_BYTES + 64];
+    size_t wl = strlen(what);
+    if (wl > 64)
+        return RC_EINVAL;
+    rc_env e = {.kind = RC_KIND_CONTROL, .job = job, .aux = (uint64_t)wall_ms(), .payload = what, .payload_len = wl};
+    size_t n = rc_wire_size_env(&e);
+    rc_status st = rc_wire_encode(&e, k, queue, buf, n);
+    if (st != RC_OK)
+        return st;
+    tombstone_key(queue, job, key, sizeof key);
+    snprintf(px, sizeof px, "%lld", ttl_ms);
+    const char *av[] = {"SET", key, (const char *)buf, "PX", px};
+    size_t al[] = {3, strlen(key), n, 2, strlen(px)};
+    redisReply *r = NULL;
+    st = rc_conn_cmd(c, &r, 5, av, al);
+    if (r) freeReplyObject(r);
+    return st;
+}
+
+int rc_tombstone_check(rc_conn *c, const rc_keys *k, const char *queue, uint64_t job, char *what, size_t n)
+{
+    char key[340], why[200];
+    tombstone_key(queue, job, key, sizeof key);
+    redisReply *r = NULL;
+    if (rc_conn_cmdf(c, &r, "GET %s", key) != RC_OK) {
+        if (r) freeReplyObject(r);
+        return -1;
+    }
+    int ok = 0;
+    rc_env e;
+    if (r->type == REDIS_REPLY_STRING &&
+        rc_wire_decode_max((unsigned char *)r->str, r->len, k, queue, 64, &e, why, sizeof why) == RC_OK &&
+        e.kind == RC_KIND_CONTROL && e.job == job) {
+        /* a queue removal is a command, not a state: honour only a recent one,
+           so an old marker replayed later cannot stop a fleet */
+        long long age = wall_ms() - (long long)e.aux;
+        ok = job != 0 || (age > -600000 && age < 600000);
+        if (ok && what)
+            snprintf(what, n, "%.*s", (int)e.payload_len, (const char *)e.payload);
+    }
+    freeReplyObject(r);
+    return ok;
+}
+
 rc_status rc_queue_ensure_group(rc_conn *c, const rc_keynames *kn)
 {
     redisReply *r = NULL;
@@ -197,8 +268,10 @@ rc_status rc_queue_remove(rc_ctx *ctx)
         return RC_EINVAL;
     rc_clearerr(ctx);
     rc_status st;
+    /* workers act only on an authenticated removal, so it takes the key */
+    if ((st = rc_ctx_ensure_key(ctx)) != RC_OK)
+        return st;
     if (!ctx->conn) {
-        /* no key needed: removing is what anyone with Redis access can do */
         rc_url u;
         if ((st = rc_ctx_url(ctx, &u)) != RC_OK)
             return st;
@@ -207,7 +280,12 @@ rc_status rc_queue_remove(rc_ctx *ctx)
     }
     rc_keynames kn;
     rc_keys_for_queue(ctx->queue, &kn);
-    /* the stream first: workers see NOGROUP and exit; then every job key */
+    char marker[340];
+    snprintf(marker, sizeof marker, "rc:{%s}:removed", ctx->queue);
+    if ((st = rc_tombstone_write(ctx->conn, &ctx->keys, ctx->queue, 0, "queue removed", 600000)) != RC_OK)
+        return rc_seterr(ctx, st, "cannot mark queue '%s' removed: %s", ctx->queue, ctx->conn->err);
+    /* the stream next: workers see NOGROUP, find the marker and exit; then
+       every other key of the queue */
     redisReply *r = NULL;
     st = rc_conn_cmdf(ctx->conn, &r, "DEL %s", kn.tasks);
     if (r) freeReplyObject(r);
@@ -227,7 +305,8 @@ rc_status rc_queue_remove(rc_ctx *ctx)
         cursor[r->element[0]->len] = '\0';
         redisReply *keys = r->element[1];
         for (size_t i = 0; i < keys->elements; i++) {
-            if (keys->element[i]->type != REDIS_REPLY_STRING)
+            if (keys->element[i]->type != REDIS_REPLY_STRING ||
+                (keys->element[i]->len == strlen(marker) && memcmp(keys->element[i]->str, marker, keys->element[i]->len) == 0))
                 continue;
             redisReply *d = NULL;
             const char *av[] = {"UNLINK", keys->element[i]->str};

@@ -282,6 +282,47 @@ static int entry_parts(const redisReply *e, char *id, unsigned char **buf, size_
     return 0;
 }
 
+/* 1 if the task may be dropped because its job is over: an authenticated
+ * end marker, or a task older than the retention time (its master died and
+ * the descriptor expired); 0: hand it back; -1: Redis failed. */
+static int job_over(worker *w, int qi, const char *id, uint64_t job, char *what, size_t n)
+{
+    int ended = rc_tombstone_check(w->conn, &w->ctx->keys, w->q[qi].name, job, what, n);
+    if (ended != 0)
+        return ended;
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    long long now = (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000, added = atoll(id); /* "ms-seq" */
+    if (added > 0 && now - added > w->ctx->retention_ms) {
+        snprintf(what, n, "queued %lld s ago, past the retention time: expired", (now - added) / 1000);
+        return 1;
+    }
+    return 0;
+}
+
+static rc_status deliver(worker *w, int qi, const char *id, uint64_t job, const unsigned char *env, size_t len);
+
+/* The job's descriptor is missing.  Drop the task if the job is over, else
+ * hand it back (a master restores a descriptor deleted without the key). */
+static rc_status orphaned(worker *w, int qi, const char *id, uint64_t job, uint64_t rank)
+{
+    char hex[17], what[120];
+    rc_hex64(job, hex);
+    int over = job_over(w, qi, id, job, what, sizeof what);
+    if (over < 0)
+        return RC_EREDIS;
+    if (over) {
+        rc_log(w->ctx, RC_LOG_INFO, "job %s is over (%s); dropping its task %llu", hex, what,
+               (unsigned long long)rank);
+        return deliver(w, qi, id, job, NULL, 0);
+    }
+    rc_log(w->ctx, RC_LOG_WARN, "job %s's descriptor is missing without an authenticated end; handing task %llu "
+                                "back for its master to restore", hex, (unsigned long long)rank);
+    rc_status st = handback(w, w->conn, id, qi, job, rank, NULL);
+    nap(w, 500);
+    return is_nogroup(w->conn, st) ? st : RC_OK;
+}
+
 static rc_status deliver(worker *w, int qi, const char *id, uint64_t job, const unsigned char *env, size_t len)
 {
     char meta[300], res[320];
@@ -293,7 +334,13 @@ static rc_status deliver(worker *w, int qi, const char *id, uint64_t job, const 
     for (;;) {
         redisReply *r = NULL;
         rc_status st = rc_script(w->conn, RC_SCRIPT_DELIVER, &r, 3, 3, av, al);
+        int refused = st == RC_OK && r && r->type == REDIS_REPLY_INTEGER && r->integer == 0;
         if (r) freeReplyObject(r);
+        if (refused) { /* the descriptor vanished while we ran the task */
+            rc_env claim;
+            uint64_t rank = len && rc_wire_peek(env, len, &claim) == RC_OK ? claim.rank : 0;
+            return orphaned(w, qi, id, job, rank);
+        }
         if (st == RC_OK || is_nogroup(w->conn, st)) {
             pthread_mutex_lock(&w->mu);
             w->held[0] = '\0'; /* acked: nothing left to renew */
@@ -500,13 +547,8 @@ static rc_status run_entry(worker *w, int qi, const char *id, unsigned char *buf
     }
     int gone;
     job_cache *jc = job_lookup(w, qi, e.job, &gone, why, sizeof why, &st);
-    if (!jc && gone) {
-        char hex[17];
-        rc_hex64(e.job, hex);
-        rc_log(ctx, RC_LOG_INFO, "job %s is gone (finished, cancelled or expired); dropping its task %llu", hex,
-               (unsigned long long)e.rank);
-        return deliver(w, qi, id, e.job, NULL, 0);
-    }
+    if (!jc && gone)
+        return orphaned(w, qi, id, e.job, e.rank);
     if (!jc) {
         if (st == RC_EREDIS)
             return st;
@@ -749,6 +791,27 @@ static int live_queues(const worker *w)
     return n;
 }
 
+/* The task stream of queue qi vanished.  Only an authenticated removal
+ * makes us stop serving it; anything else (a flush, a restart without
+ * persistence, someone without the key deleting it) and we recreate it.
+ * Returns 1 when no queue is left to serve. */
+static int queue_gone(worker *w, int qi)
+{
+    wqueue *q = &w->q[qi];
+    char what[80];
+    int removed = rc_tombstone_check(w->conn, &w->ctx->keys, q->name, 0, what, sizeof what);
+    if (removed == 1) {
+        rc_log(w->ctx, RC_LOG_WARN, "queue '%s' was removed (authenticated): no longer serving it", q->name);
+        q->removed = 1;
+    } else {
+        rc_log(w->ctx, RC_LOG_WARN, "the task stream of queue '%s' vanished without an authenticated removal "
+                                    "(flush, restart without persistence, or tampering): recreating it", q->name);
+        q->have_group = 0;
+        nap(w, 200);
+    }
+    return !live_queues(w);
+}
+
 static rc_status setup_queues(worker *w)
 {
     rc_ctx *ctx = w->ctx;
@@ -839,11 +902,9 @@ rc_status rc_worker_run(rc_ctx *ctx)
         if (st == RC_OK)
             st = take(w, &r, &entry, &qi, &attempt);
         if (is_nogroup(w->conn, st)) {
-            rc_log(ctx, RC_LOG_WARN, "queue '%s' was removed", w->q[qi].name);
-            w->q[qi].removed = 1;
             if (r) freeReplyObject(r);
             st = RC_OK;
-            if (!live_queues(w)) {
+            if (queue_gone(w, qi)) {
                 rc_log(ctx, RC_LOG_WARN, "no queue left to serve: exiting");
                 break;
             }
@@ -885,10 +946,8 @@ rc_status rc_worker_run(rc_ctx *ctx)
         freeReplyObject(r);
         idle_since = rc_now_ms();
         if (is_nogroup(w->conn, st)) {
-            rc_log(ctx, RC_LOG_WARN, "queue '%s' was removed", w->q[qi].name);
-            w->q[qi].removed = 1;
             st = RC_OK;
-            if (!live_queues(w)) {
+            if (queue_gone(w, qi)) {
                 rc_log(ctx, RC_LOG_WARN, "no queue left to serve: exiting");
                 break;
             }

@@ -594,7 +594,15 @@ static inline size_t h_count_keys(const char *suffix)
     char pat[400];
     snprintf(pat, sizeof pat, "rc:{%s}:%s", H.queue, suffix);
     redisReply *r = h_cmd("KEYS %s", pat);
-    size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+    size_t n = 0;
+    /* authenticated end markers (job:J:end, removed) are not state left
+       behind: they record how a job or queue ended and expire by themselves */
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const char *k = r->element[i]->str;
+        size_t l = r->element[i]->len;
+        if (!((l > 4 && strcmp(k + l - 4, ":end") == 0) || (l > 8 && strcmp(k + l - 8, ":removed") == 0)))
+            n++;
+    }
     freeReplyObject(r);
     return n;
 }

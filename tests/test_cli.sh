@@ -101,7 +101,9 @@ case_cli_purge() {
   check "precondition: the queue has its stream, job and result keys ($keys)" \
     [ "$(queue_keys $q | wc -l)" -ge 3 ]
 
-  run_cli 0 "purge --redis URL $q" purge --redis "$URL" "$q"
+  run_cli 1 "purge without the key" purge --redis "$URL" "$q"
+  check "the refusal says a key is needed" grep -qi 'key' "$WORK/cli.err"
+  run_cli 0 "purge --redis URL --key-file K $q" purge --redis "$URL" --key-file "$key" "$q"
   for p in "$w1" "$w2"; do
     if wait_gone "$p" 10; then
       check "worker $p exits 0 after purge (status $STATUS)" [ "$STATUS" = 0 ] || dump "$WORK/w1.log" "$WORK/w2.log"
@@ -110,19 +112,20 @@ case_cli_purge() {
       dump "$WORK/w1.log" "$WORK/w2.log"
     fi
   done
-  keys=$(queue_keys $q | tr '\n' ' ')
-  check "no rc:{$q}:* keys left after purge (found: $keys)" [ -z "$keys" ]
+  keys=$(queue_keys $q | grep -vxF "rc:{$q}:removed" | tr '\n' ' ')
+  check "no rc:{$q}:* keys left after purge but the removal marker (found: $keys)" [ -z "$keys" ]
+  check "the removal marker expires by itself" [ "$(rcli PTTL "rc:{$q}:removed")" -gt 0 ]
   check "the neighbour queue ${q}2 is untouched" [ "$(rcli GET "rc:{${q}2}:job:0000000000000001")" = keep ]
   check "keys outside any queue untouched" [ "$(rcli GET "rc:${q}:unrelated")" = keep ]
 
   # purging again, or a queue that never existed, is not an error
-  run_cli 0 "purge of an already removed queue" purge --redis "$URL" "$q"
-  REDCOLL_URL=$URL run_cli 0 "purge with REDCOLL_URL" purge neverexisted
+  run_cli 0 "purge of an already removed queue" purge --redis "$URL" --key-file "$key" "$q"
+  REDCOLL_URL=$URL REDCOLL_KEY_FILE=$key run_cli 0 "purge with REDCOLL_URL and REDCOLL_KEY_FILE" purge neverexisted
   # usage and connection errors
   run_cli 2 "purge without a queue" purge --redis "$URL"
   run_cli 2 "purge with a malformed URL" purge --redis http://nowhere "$q"
   run_cli 2 "purge with a bad queue name" purge --redis "$URL" 'bad queue*'
-  run_cli 1 "purge with nothing listening" purge --redis redis://127.0.0.1:1 "$q"
+  run_cli 1 "purge with nothing listening" purge --redis redis://127.0.0.1:1 --key-file "$key" "$q"
   check "the connection error names the address" grep -qF '127.0.0.1:1' "$WORK/cli.err"
   run_cli 0 "purge --help" purge --help
 }
