@@ -47,7 +47,9 @@ static void usage(FILE *f)
             "  --seed S          random seed (default 1); same seed, same bits\n"
             "  --threads K       OpenMP threads per worker (default 1; --local: all cores)\n"
             "  --workers W       local workers of the embedded default (default: cores)\n"
-            "  --redis URL       redis://[user:pass@]host:port/db or unix:///path (or REDCOLL_URL)\n"
+            "  --redis URL       redis://[user:pass@]host:port/db or unix:///path (or REDCOLL_URL,\n"
+            "                    or REDCOLL_URL_FILE: a 0600 file holding the URL, so a password\n"
+            "                    shows in neither ps nor the environment)\n"
             "  --key-file F      shared key (or REDCOLL_KEY_FILE); make one with `redcoll keygen F`\n"
             "  --queue Q         queue name (default pi)\n"
             "  --worker          serve the queue instead of submitting a job\n"
@@ -64,6 +66,7 @@ static void usage(FILE *f)
             "                    touched it (default 86400)\n"
             "  --attach JOBID    collect a job submitted by an earlier master (same --samples\n"
             "                    is not needed: it is read from Redis)\n"
+            "  --encrypt         seal tasks and results (XChaCha20-Poly1305), not only sign them\n"
             "  --local           run the kernel in this process with OpenMP, no Redis\n"
             "  --json            print one JSON object on stdout\n"
             "  -v, --verbose     more log output (repeat for debug)\n"
@@ -184,9 +187,10 @@ static void report(int json, const char *mode, uint64_t hits, uint64_t samples, 
         printf("{\"pi\":%.17g,\"error\":%.6e,\"hits\":%" PRIu64 ",\"samples\":%" PRIu64 ",\"tasks\":%" PRIu64
                ",\"seed\":%" PRIu64 ",\"workers_seen\":%" PRIu64 ",\"threads\":%d,\"seconds\":%.6f"
                ",\"samples_per_s\":%.6e,\"mode\":\"%s\",\"duplicates\":%" PRIu64 ",\"rejected\":%" PRIu64
-               ",\"republished\":%" PRIu64 ",\"machine\":{\"host\":",
+               ",\"republished\":%" PRIu64 ",\"redelivered\":%" PRIu64 ",\"machine\":{\"host\":",
                pi, err, hits, samples, tasks, seed, workers, threads, secs, rate, mode,
-               st ? st->duplicates : 0, st ? st->rejected : 0, st ? st->republished : 0);
+               st ? st->duplicates : 0, st ? st->rejected : 0, st ? st->republished : 0,
+               st ? st->redelivered : 0);
         json_str(host);
         printf(",\"cpu\":");
         json_str(cpu);
@@ -205,7 +209,7 @@ static void report(int json, const char *mode, uint64_t hits, uint64_t samples, 
 
 enum { O_SAMPLES = 256, O_TASKS, O_SEED, O_THREADS, O_WORKERS, O_REDIS, O_KEY, O_QUEUE, O_WORKER, O_LINGER,
        O_LOCAL, O_JSON, O_HELP, O_LEASE, O_TIMEOUT, O_HEARTBEAT, O_MAXATT, O_DRAIN, O_DEADLINE, O_RETENTION,
-       O_ATTACH };
+       O_ATTACH, O_ENCRYPT };
 
 int main(int argc, char **argv)
 {
@@ -221,10 +225,11 @@ int main(int argc, char **argv)
         {"quiet", no_argument, 0, 'q'},               {"heartbeat", required_argument, 0, O_HEARTBEAT},
         {"max-attempts", required_argument, 0, O_MAXATT}, {"drain-timeout", required_argument, 0, O_DRAIN},
         {"redis-deadline", required_argument, 0, O_DEADLINE}, {"retention", required_argument, 0, O_RETENTION},
-        {"attach", required_argument, 0, O_ATTACH},   {0, 0, 0, 0}};
+        {"attach", required_argument, 0, O_ATTACH},   {"encrypt", no_argument, 0, O_ENCRYPT},
+        {0, 0, 0, 0}};
     uint64_t samples = 1000000000ULL, tasks = 64, seed = 1, threads = 0, workers = 0;
     const char *redis = NULL, *keyfile = NULL, *queue = "pi";
-    int worker = 0, local = 0, json = 0, loglevel = 1;
+    int worker = 0, local = 0, json = 0, loglevel = 1, encrypt = 0;
     long long linger = 0, lease = 0, timeout = 0, heartbeat = 0, drain = 0, deadline = 0, retention = 0;
     uint64_t max_attempts = 0;
     const char *attach = NULL;
@@ -250,6 +255,7 @@ int main(int argc, char **argv)
         case O_RETENTION: bad = parse_secs("--retention", optarg, &retention); break;
         case O_MAXATT: bad = parse_u64("--max-attempts", optarg, &max_attempts); break;
         case O_ATTACH: attach = optarg; break;
+        case O_ENCRYPT: encrypt = 1; break;
         case O_LOCAL: local = 1; break;
         case O_JSON: json = 1; break;
         case 'v': loglevel++; break;
@@ -319,11 +325,13 @@ int main(int argc, char **argv)
     if (st == RC_OK && retention) st = rc_ctx_set_int(ctx, RC_OPT_RETENTION_MS, retention);
     if (st == RC_OK && max_attempts) st = rc_ctx_set_int(ctx, RC_OPT_MAX_ATTEMPTS, (long long)max_attempts);
     if (st == RC_OK) st = rc_ctx_set_abandon_handler(ctx, abandon_now, NULL);
+    if (st == RC_OK && encrypt) st = rc_ctx_set_int(ctx, RC_OPT_ENCRYPT, 1);
     if (st == RC_OK && redis) st = rc_ctx_set_str(ctx, RC_OPT_URL, redis);
     if (st == RC_OK) st = rc_register_kernel(ctx, "pi", pi_kernel, NULL);
     if (st != RC_OK)
         goto fail;
-    int embedded = !redis && !(getenv("REDCOLL_URL") && *getenv("REDCOLL_URL"));
+    int embedded = !redis && !(getenv("REDCOLL_URL") && *getenv("REDCOLL_URL")) &&
+                   !(getenv("REDCOLL_URL_FILE") && *getenv("REDCOLL_URL_FILE"));
     if (attach && (embedded || worker)) {
         fprintf(stderr, "pi: --attach needs a Redis address and excludes --worker\n");
         rc_ctx_destroy(ctx);

@@ -256,7 +256,15 @@ static rc_status io_failed(rc_conn *c)
 static rc_status check_reply(rc_conn *c, redisReply *r)
 {
     if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(c->err, sizeof c->err, "Redis error: %.*s", (int)r->len, r->str);
+        if (strncmp(r->str, "NOAUTH", 6) == 0)
+            snprintf(c->err, sizeof c->err, "Redis requires a password: give it in the URL "
+                                            "(redis://[user]:PASSWORD@host) or in REDCOLL_URL_FILE (%.*s)",
+                     (int)r->len, r->str);
+        else if (strncmp(r->str, "NOPERM", 6) == 0)
+            snprintf(c->err, sizeof c->err, "the Redis ACL user lacks a permission redcoll needs (streams, "
+                                            "scripts, keys rc:{queue}:*): %.*s", (int)r->len, r->str);
+        else
+            snprintf(c->err, sizeof c->err, "Redis error: %.*s", (int)r->len, r->str);
         return RC_EREDIS;
     }
     return RC_OK;

@@ -5,6 +5,8 @@
  * within seconds: a 5 s lease renewed four times per lease. */
 #include "internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -246,15 +248,45 @@ rc_status rc_ctx_set_abandon_handler(rc_ctx *ctx, void (*fn)(void *user), void *
     return RC_OK;
 }
 
+/* REDCOLL_URL_FILE: the URL (with its password) in a file only its owner can
+   read, so the password is in neither argv nor the environment of `ps e`. */
+static rc_status url_from_file(rc_ctx *ctx, const char *path, char *out, size_t n)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0)
+        return rc_seterr(ctx, RC_EINVAL, "cannot open REDCOLL_URL_FILE %s: %s", path, strerror(errno));
+    if (fstat(fd, &sb) != 0 || (sb.st_mode & 077)) {
+        close(fd);
+        return rc_seterr(ctx, RC_EINVAL, "REDCOLL_URL_FILE %s is readable by others (mode %03o): run chmod 600 %s",
+                         path, (unsigned)(sb.st_mode & 0777), path);
+    }
+    ssize_t got = read(fd, out, n - 1);
+    close(fd);
+    if (got <= 0)
+        return rc_seterr(ctx, RC_EINVAL, "REDCOLL_URL_FILE %s is empty or unreadable", path);
+    out[got] = '\0';
+    out[strcspn(out, "\r\n")] = '\0';
+    return RC_OK;
+}
+
 rc_status rc_ctx_url(rc_ctx *ctx, rc_url *u)
 {
+    char buf[1024];
     const char *s = ctx->url ? ctx->url : getenv("REDCOLL_URL");
+    const char *file = getenv("REDCOLL_URL_FILE");
+    if ((!s || !*s) && file && *file) {
+        rc_status st = url_from_file(ctx, file, buf, sizeof buf);
+        if (st != RC_OK)
+            return st;
+        s = buf;
+    }
     if (!s || !*s)
-        return rc_seterr(ctx, RC_EINVAL, "no Redis address: set one (--redis URL) or REDCOLL_URL");
+        return rc_seterr(ctx, RC_EINVAL, "no Redis address: set one (--redis URL, REDCOLL_URL or REDCOLL_URL_FILE)");
     char why[256];
-    if (rc_url_parse(s, u, why, sizeof why) != RC_OK)
-        return rc_seterr(ctx, RC_EINVAL, "%s", why);
-    return RC_OK;
+    rc_status st = rc_url_parse(s, u, why, sizeof why) != RC_OK ? rc_seterr(ctx, RC_EINVAL, "%s", why) : RC_OK;
+    sodium_memzero(buf, sizeof buf);
+    return st;
 }
 
 rc_status rc_ctx_ensure_key(rc_ctx *ctx)

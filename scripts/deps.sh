@@ -2,7 +2,7 @@
 # deps.sh - install the Debian 12 packages redcoll builds, runs and tests with.
 # Skips apt entirely when everything is already there, so repeated runs are fast.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libhiredis-dev libsodium-dev redis-server redis-tools clang libomp-dev procps)
+pkgs=(build-essential cmake pkg-config libhiredis-dev libsodium-dev redis-server redis-tools clang libomp-dev procps stunnel4 openssl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

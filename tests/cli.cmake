@@ -34,6 +34,7 @@ endfunction()
 
 rc_cli_test(test_pi.sh pi_bitident 180 REDIS PROCESSORS 2)
 rc_cli_test(test_pi.sh pi_embedded 60 PROCESSORS 2)
+rc_cli_test(test_pi.sh pi_encrypt 90 PROCESSORS 2)
 rc_cli_test(test_pi.sh pi_ctrl_c 90 PROCESSORS 2)
 rc_cli_test(test_pi.sh pi_errors 90 REDIS)
 rc_cli_test(test_pi.sh pi_linger 30 REDIS)

@@ -119,6 +119,21 @@ case_pi_embedded() {
   nothing_left "after the embedded run"
 }
 
+# --encrypt seals every payload; the answer is the same bits as the signed-
+# only run and as --local, and nothing is left behind.
+case_pi_encrypt() {
+  private_pi encrypt
+  local sealed plain local_out
+  sealed=$(TMPDIR=$BASE/tmp timeout -k 5 60 "$PRIV" --samples $EMB_SAMPLES --tasks 8 --seed 9 --workers 2 --encrypt --json 2>"$WORK/enc.err")
+  check "encrypted embedded run exits 0" [ $? = 0 ] || dump "$WORK/enc.err"
+  plain=$(TMPDIR=$BASE/tmp timeout -k 5 60 "$PRIV" --samples $EMB_SAMPLES --tasks 8 --seed 9 --workers 2 --json 2>"$WORK/plain.err")
+  local_out=$("$PRIV" --local --samples $EMB_SAMPLES --tasks 8 --seed 9 --json)
+  check "sealed pi equals signed-only pi ($(json_field pi "$sealed") vs $(json_field pi "$plain"))" \
+    [ -n "$(json_field pi "$sealed")" ] && [ "$(json_field pi "$sealed")" = "$(json_field pi "$plain")" ]
+  check "sealed pi equals --local" [ "$(json_field pi "$sealed")" = "$(json_field pi "$local_out")" ]
+  nothing_left "after the encrypted runs"
+}
+
 # The private run's redis socket, once its directory exists.
 priv_sock() { ls -d "$BASE"/tmp/redcoll.*/redis.sock 2>/dev/null | head -n 1; }
 sock_up() { local s; s=$(priv_sock); [ -n "$s" ] && [ -S "$s" ]; }
@@ -249,7 +264,7 @@ case_pi_sigterm() {
 }
 
 case "$CASE" in
-pi_bitident | pi_embedded | pi_ctrl_c | pi_errors | pi_linger | pi_sigterm) "case_$CASE" ;;
+pi_bitident | pi_embedded | pi_ctrl_c | pi_errors | pi_linger | pi_sigterm | pi_encrypt) "case_$CASE" ;;
 *) echo "test_pi.sh: unknown case '$CASE'" >&2; exit 2 ;;
 esac
 finish
