@@ -70,7 +70,7 @@ static void usage(FILE *f)
             "  --local           run the kernel in this process with OpenMP, no Redis\n"
             "  --json            print one JSON object on stdout\n"
             "  -v, --verbose     more log output (repeat for debug)\n"
-            "  -q, --quiet       errors only\n"
+            "  -q, --quiet       errors only, no progress line\n"
             "  --help            this text\n\n"
             "Signals: SIGTERM/SIGINT make a worker finish and deliver its task, then exit 0\n"
             "(a second one hands the task back to the queue and exits at once: the way to\n"
@@ -124,6 +124,34 @@ static int pi_kernel(rc_task *t, void *user)
         return rc_task_fail(t, "pi: out of memory");
     *out = pi_count_hits(rc_task_seed(t), rc_task_rank(t), mine, rc_task_threads(t));
     return 0;
+}
+
+/* The master's progress: one redrawn line on a terminal, a plain line every
+ * few seconds otherwise (logs, CI), nothing with -q. */
+static void show_progress(const rc_job *job, const rc_job_stats *st, void *user)
+{
+    (void)job;
+    static double last_line;
+    int tty = *(const int *)user;
+    double frac = st->tasks ? (double)st->done / (double)st->tasks : 0.0;
+    double rate = st->seconds > 0 ? (double)st->done / st->seconds : 0.0;
+    double eta = rate > 0 ? (double)(st->tasks - st->done) / rate : 0.0;
+    int finished = st->done == st->tasks;
+    if (tty) {
+        char bar[31];
+        int fill = (int)(frac * 30.0);
+        for (int i = 0; i < 30; i++)
+            bar[i] = i < fill ? '#' : '.';
+        bar[30] = '\0';
+        fprintf(stderr, "\r[%s] %llu/%llu tasks %.1f/s ETA %.0fs workers %llu redelivered %llu%s", bar,
+                (unsigned long long)st->done, (unsigned long long)st->tasks, rate, eta,
+                (unsigned long long)st->workers_seen, (unsigned long long)st->redelivered, finished ? "\n" : "");
+    } else if (finished || st->seconds - last_line >= 5.0) {
+        last_line = st->seconds;
+        fprintf(stderr, "pi: %llu/%llu tasks (%.0f%%), %.1f tasks/s, ETA %.0f s, %llu workers, %llu redelivered\n",
+                (unsigned long long)st->done, (unsigned long long)st->tasks, 100.0 * frac, rate, eta,
+                (unsigned long long)st->workers_seen, (unsigned long long)st->redelivered);
+    }
 }
 
 static void abandon_now(void *user)
@@ -229,7 +257,7 @@ int main(int argc, char **argv)
         {0, 0, 0, 0}};
     uint64_t samples = 1000000000ULL, tasks = 64, seed = 1, threads = 0, workers = 0;
     const char *redis = NULL, *keyfile = NULL, *queue = "pi";
-    int worker = 0, local = 0, json = 0, loglevel = 1, encrypt = 0;
+    int worker = 0, local = 0, json = 0, loglevel = -1, encrypt = 0; /* -1: REDCOLL_LOG or warnings */
     long long linger = 0, lease = 0, timeout = 0, heartbeat = 0, drain = 0, deadline = 0, retention = 0;
     uint64_t max_attempts = 0;
     const char *attach = NULL;
@@ -258,7 +286,7 @@ int main(int argc, char **argv)
         case O_ENCRYPT: encrypt = 1; break;
         case O_LOCAL: local = 1; break;
         case O_JSON: json = 1; break;
-        case 'v': loglevel++; break;
+        case 'v': loglevel = loglevel < 1 ? 2 : loglevel + 1; break;
         case 'q': loglevel = 0; break;
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -313,7 +341,7 @@ int main(int argc, char **argv)
     int rc = 1;
     rc_local *loc = NULL;
     rc_job *job = NULL;
-    rc_status st = rc_ctx_set_int(ctx, RC_OPT_LOG_LEVEL, loglevel > 3 ? 3 : loglevel);
+    rc_status st = loglevel < 0 ? RC_OK : rc_ctx_set_int(ctx, RC_OPT_LOG_LEVEL, loglevel > 3 ? 3 : loglevel);
     if (st == RC_OK) st = rc_ctx_set_str(ctx, RC_OPT_QUEUE, queue);
     if (st == RC_OK) st = rc_ctx_set_int(ctx, RC_OPT_THREADS, threads ? (long long)threads : 1);
     if (st == RC_OK && lease) st = rc_ctx_set_int(ctx, RC_OPT_LEASE_MS, lease);
@@ -411,6 +439,9 @@ int main(int argc, char **argv)
             fprintf(stderr, "pi: job %s submitted to queue '%s' (collect it later with --attach %s)\n",
                     rc_job_id(job), queue, rc_job_id(job));
     }
+    int tty = isatty(STDERR_FILENO);
+    if (loglevel != 0)
+        rc_job_set_progress(job, show_progress, &tty);
     if ((st = rc_job_wait(job)) != RC_OK)
         goto fail;
     rc_job_stats js;

@@ -181,7 +181,8 @@ typedef enum rc_option {
     RC_OPT_THREADS = 8,          /* int: OpenMP threads per task on workers (default 1) */
     RC_OPT_LINGER_MS = 9,        /* int: idle worker exits after this (0: never) */
     RC_OPT_JOB_TIMEOUT_MS = 10,  /* int: rc_job_wait gives up after this (0: never) */
-    RC_OPT_LOG_LEVEL = 11,       /* int: 0 error,1 warn,2 info,3 debug (default 1) */
+    RC_OPT_LOG_LEVEL = 11,       /* int: 0 error,1 warn,2 info,3 debug (default 1, or
+                                    REDCOLL_LOG=error|warn|info|debug[,syslog]) */
     RC_OPT_MAX_REPUBLISH = 12,   /* int: re-sends of one task after auth rejects (default 10) */
     RC_OPT_POLL_MS = 13,         /* int: worker/master blocking poll slice (default 200) */
     RC_OPT_MAX_ATTEMPTS = 14,    /* int: a task is started at most this often (default 3);
@@ -316,7 +317,9 @@ RC_WARN_UNUSED rc_status rc_job_test(rc_job *job);
 RC_WARN_UNUSED rc_status rc_job_wait(rc_job *job);
 /* submit + wait */
 RC_WARN_UNUSED rc_status rc_job_run(rc_job *job);
-/* Remove the job's pending tasks and keys from Redis. */
+/* Remove the job's pending tasks and keys from Redis, leaving an
+ * authenticated end marker (workers drop what they still hold of it).  Works
+ * on a job from rc_job_attach too: that is how to cancel a job by id. */
 rc_status rc_job_cancel(rc_job *job);
 
 /* Re-attach to a job another master submitted (its id as printed by
@@ -352,6 +355,13 @@ typedef struct rc_job_stats {
 } rc_job_stats;
 /* Copy the job's counters into *st. */
 rc_status rc_job_get_stats(const rc_job *job, rc_job_stats *st);
+
+/* Progress: called from rc_job_wait / rc_job_test (the caller's thread) when
+ * results have arrived, at most about five times a second, and once when the
+ * job ends.  For a progress bar or a log line; must not call rc_job_* on
+ * this job. */
+typedef void (*rc_progress_fn)(const rc_job *job, const rc_job_stats *st, void *user);
+void rc_job_set_progress(rc_job *job, rc_progress_fn fn, void *user);
 
 /* ------------------------------------------------------------------ */
 /* Workers                                                               */

@@ -41,6 +41,15 @@ rc_ctx *rc_ctx_create(void)
     ctx->redis_deadline_ms = 60000;
     ctx->retention_ms = 24LL * 3600 * 1000;
     ctx->max_payload = 128ULL << 20;
+    /* REDCOLL_LOG=error|warn|info|debug[,syslog]: the level before any -v/-q */
+    const char *lv = getenv("REDCOLL_LOG");
+    if (lv && *lv) {
+        static const char *const names[] = {"error", "warn", "info", "debug"};
+        for (int i = 0; i < 4; i++)
+            if (strncmp(lv, names[i], strlen(names[i])) == 0 || (lv[0] == '0' + i && (lv[1] == ',' || !lv[1])))
+                ctx->log_level = i;
+        ctx->use_syslog = strstr(lv, "syslog") != NULL;
+    }
     if (gethostname(ctx->host, sizeof ctx->host) != 0)
         strcpy(ctx->host, "unknown");
     ctx->host[sizeof ctx->host - 1] = '\0';

@@ -8,6 +8,7 @@
 #include "internal.h"
 
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,6 +78,10 @@ void rc_log(const rc_ctx *ctx, int level, const char *fmt, ...)
              (long)getpid(), msg);
     if (ctx->logfn) {
         ctx->logfn(level, line, ctx->loguser);
+    } else if (ctx->use_syslog) {
+        /* syslog/journald stamp time, host and pid themselves */
+        static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+        syslog(prio[level < 0 ? 0 : level > 3 ? 3 : level], "%s", msg);
     } else {
         /* one write per line so lines of concurrent processes do not mix */
         size_t n = strlen(line);

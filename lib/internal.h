@@ -215,6 +215,7 @@ struct rc_ctx {
     int threads, log_level, max_republish, max_attempts;
     void (*abandon_fn)(void *);
     void *abandon_user;
+    int use_syslog;                   /* REDCOLL_LOG=...,syslog */
     rc_log_fn logfn;
     void *loguser;
     rc_kernel_entry *kernels;

@@ -87,6 +87,10 @@ struct rc_job {
     rc_job_stats stats;
     long long t_submit, t_end, last_meta_check, last_refresh;
     long long down_since, backoff;    /* Redis outage bookkeeping */
+    rc_progress_fn progress;          /* called from rc_job_wait/test as results arrive */
+    void *progress_user;
+    uint64_t progress_done;           /* ndone at the last call */
+    long long progress_at;
 
     unsigned char *enc;               /* encode scratch */
     size_t enccap;
@@ -675,12 +679,22 @@ rc_status rc_job_cancel(rc_job *j)
 {
     if (!j)
         return RC_EINVAL;
+    if (j->state == ST_NEW && j->attached)
+        j->state = ST_RUNNING; /* cancel by id (redcoll cancel): attached, never waited on */
     if (j->state != ST_RUNNING)
         return RC_OK;
     if (!j->errmsg[0])
         job_err(j, RC_ECANCELED, "job %s cancelled", j->idhex);
     finish(j, RC_ECANCELED);
     return RC_OK;
+}
+
+void rc_job_set_progress(rc_job *j, rc_progress_fn fn, void *user)
+{
+    if (!j)
+        return;
+    j->progress = fn;
+    j->progress_user = user;
 }
 
 static void add_worker(rc_job *j, uint64_t w)
@@ -1027,8 +1041,24 @@ static rc_status step(rc_job *j, long long block_ms)
     return RC_OK;
 }
 
+/* At most ~5 calls a second, and once at the end. */
+static void report_progress(rc_job *j)
+{
+    if (!j->progress)
+        return;
+    long long now = rc_now_ms();
+    if (j->state == ST_RUNNING && (j->ndone == j->progress_done || now - j->progress_at < 200))
+        return;
+    j->progress_done = j->ndone;
+    j->progress_at = now;
+    rc_job_stats st;
+    rc_job_get_stats(j, &st);
+    j->progress(j, &st, j->progress_user);
+}
+
 static rc_status outcome(rc_job *j)
 {
+    report_progress(j);
     if (j->result != RC_OK)
         snprintf(j->ctx->errmsg, sizeof j->ctx->errmsg, "%s", j->errmsg);
     return j->result;
@@ -1042,8 +1072,10 @@ rc_status rc_job_test(rc_job *j)
         return rc_seterr(j->ctx, RC_ESTATE, "job %s was not submitted", j->idhex);
     if (j->state == ST_RUNNING)
         (void)step(j, 0);
-    if (j->state == ST_RUNNING)
+    if (j->state == ST_RUNNING) {
+        report_progress(j);
         return RC_EAGAIN;
+    }
     return outcome(j);
 }
 
@@ -1074,6 +1106,7 @@ rc_status rc_job_wait(rc_job *j)
             break;
         }
         (void)step(j, ctx->poll_ms);
+        report_progress(j);
     }
     return outcome(j);
 }
