@@ -297,6 +297,24 @@ rc_status rc_job_scatter(rc_job *job, const void *sendbuf, size_t sendcount, rc_
 rc_status rc_job_scatterv(rc_job *job, const void *sendbuf, const size_t *sendcounts,
                           const size_t *displs, rc_datatype dt);
 
+/* Scatter once, map many: store a scatter in Redis for several jobs (an
+ * iterative code re-broadcasts its parameters each iteration but never
+ * re-uploads its data).  Chunk r is what task r of each job using it gets as
+ * input, exactly as rc_job_scatter / rc_job_scatterv would give it; workers
+ * fetch a chunk once and cache it.  The data is copied into Redis (the
+ * caller's buffer is free after return), kept alive while jobs use it, and
+ * removed by rc_data_release (or after the retention time unused). */
+typedef struct rc_data rc_data;
+RC_WARN_UNUSED rc_status rc_data_scatter(rc_ctx *ctx, const void *sendbuf, size_t sendcount, rc_datatype dt,
+                                         uint64_t ntasks, rc_data **out);
+RC_WARN_UNUSED rc_status rc_data_scatterv(rc_ctx *ctx, const void *sendbuf, const size_t *sendcounts,
+                                          const size_t *displs, rc_datatype dt, uint64_t ntasks, rc_data **out);
+/* Give the job's tasks their input from stored data (instead of a scatter);
+ * the data must have as many chunks as the job has tasks. */
+rc_status rc_job_use_data(rc_job *job, const rc_data *data);
+/* Delete the data from Redis and free the handle; NULL-safe. */
+rc_status rc_data_release(rc_data *data);
+
 /* Where outputs go (at most one of these per job; without any, outputs are
  * kept and read with rc_job_output):
  * MPI_Gather: each task outputs recvcount elements, stored at r*recvcount. */

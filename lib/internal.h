@@ -27,7 +27,8 @@
  *   3  u8        kind (RC_KIND_*), | RC_KIND_SEALED if the payload is encrypted
  *   4  u32       key id of the key that made the MAC
  *   8  u64       job id
- *  16  u64       rank (task index)
+ *  16  u64       rank (task index); JOB: id of the stored data (rc_data) its
+ *                tasks take their input from, 0 if none; DATA: chunk index
  *  24  u64       ntasks
  *  32  u64       aux: JOB seed, RESULT/REJECT worker id, TASK 0
  *  40  u32       status: RESULT status, JOB threads per task, else 0
@@ -44,7 +45,8 @@
 /* Redis' proto-max-bulk-len default; nothing larger can be stored anyway. */
 #define RC_PAYLOAD_MAX ((uint64_t)512 * 1024 * 1024 - RC_HDR_BYTES - RC_KERNEL_MAX - RC_MAC_BYTES)
 
-enum { RC_KIND_JOB = 1, RC_KIND_TASK = 2, RC_KIND_RESULT = 3, RC_KIND_REJECT = 4, RC_KIND_CONTROL = 5 };
+enum { RC_KIND_JOB = 1, RC_KIND_TASK = 2, RC_KIND_RESULT = 3, RC_KIND_REJECT = 4, RC_KIND_CONTROL = 5,
+       RC_KIND_DATA = 6 };
 /* A sealed payload on the wire is nonce (24) || XChaCha20-Poly1305
    ciphertext || tag (16), with the header and kernel name as associated
    data; the MAC is computed over that, as for plaintext. */

@@ -31,7 +31,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { IN_NONE, IN_SCATTER, IN_SCATTERV };
+enum { IN_NONE, IN_SCATTER, IN_SCATTERV, IN_DATA };
+
+/* Stored data (scatter once, map many): a hash rc:{Q}:data:<id> of
+   authenticated DATA envelopes, one field per chunk. */
+struct rc_data {
+    rc_ctx *ctx;
+    uint64_t id, ntasks;
+    char key[320];
+};
 enum { OUT_KEEP, OUT_GATHER, OUT_GATHERV, OUT_REDUCE };
 enum { ST_NEW, ST_RUNNING, ST_DONE };
 
@@ -50,6 +58,7 @@ struct rc_job {
     char last_id[48];                 /* result stream position read so far */
     int attached;                     /* re-attached: we did not publish it */
     int sealed;                       /* payloads encrypted (RC_OPT_ENCRYPT at creation) */
+    const rc_data *data;              /* IN_DATA: where tasks find their input */
     unsigned char *bcast_own;         /* attached: copy of the descriptor's blob */
     rc_keynames kn;
 
@@ -402,7 +411,7 @@ static void task_input(const rc_job *j, uint64_t r, const void **p, size_t *n)
         *p = j->sendbuf + j->sdispls[r] * j->in_esize;
         *n = j->sendcounts[r] * j->in_esize;
         return;
-    default:
+    default: /* IN_NONE, IN_DATA: the task carries no input itself */
         *p = NULL;
         *n = 0;
     }
@@ -428,6 +437,7 @@ static rc_status encode_task(rc_job *j, uint64_t r, size_t *len)
 static rc_status publish_meta(rc_job *j)
 {
     rc_env e = {.kind = RC_KIND_JOB, .job = j->id, .ntasks = j->ntasks, .aux = j->seed, .sealed = j->sealed,
+                .rank = j->data ? j->data->id : 0,
                 .kernel = j->kernel, .kernel_len = j->kernel_len, .payload = j->bcast,
                 .payload_len = j->bcast_len};
     if (j->bcast_len > j->ctx->max_payload)
@@ -955,11 +965,12 @@ static void refresh_ttl(rc_job *j)
     rc_conn *c = j->ctx->conn;
     char px[32];
     snprintf(px, sizeof px, "%lld", j->ctx->retention_ms);
-    const char *keys[] = {j->meta_key, j->res_key, j->why_key};
-    for (int i = 0; i < 3; i++)
+    const char *keys[] = {j->meta_key, j->res_key, j->why_key, j->data ? j->data->key : NULL};
+    int nk = j->data ? 4 : 3;
+    for (int i = 0; i < nk; i++)
         if (rc_conn_append(c, 3, (const char *[]){"PEXPIRE", keys[i], px}, NULL) != RC_OK)
             return;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < nk; i++) {
         redisReply *r = NULL;
         rc_status st = rc_conn_get(c, &r);
         if (r) freeReplyObject(r);
@@ -1228,4 +1239,169 @@ rc_status rc_job_attach(rc_ctx *ctx, const char *id, rc_job **out)
     j->attached = 1;
     *out = j;
     return RC_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Stored data */
+
+static rc_status data_store(rc_ctx *ctx, const unsigned char *buf, const size_t *counts, const size_t *displs,
+                            size_t count, size_t es, uint64_t ntasks, rc_data **out)
+{
+    *out = NULL;
+    rc_status st;
+    if (ntasks == 0 || ntasks > (uint64_t)1 << 32)
+        return rc_seterr(ctx, RC_EINVAL, "stored data needs 1 to 2^32 chunks");
+    if (strchr(ctx->queue, ','))
+        return rc_seterr(ctx, RC_EINVAL, "data goes to one queue; '%s' names several", ctx->queue);
+    if ((st = rc_ctx_ensure_key(ctx)) != RC_OK)
+        return st;
+    if (!ctx->conn && (st = rc_connect(ctx)) != RC_OK)
+        return st;
+    rc_data *d = calloc(1, sizeof *d);
+    if (!d)
+        return rc_seterr(ctx, RC_ENOMEM, "out of memory");
+    d->ctx = ctx;
+    d->ntasks = ntasks;
+    rc_random_u64(&d->id);
+    if (!d->id)
+        d->id = 1;
+    char hex[17];
+    rc_hex64(d->id, hex);
+    snprintf(d->key, sizeof d->key, "rc:{%s}:data:%s", ctx->queue, hex);
+    unsigned char *enc = NULL;
+    size_t cap = 0;
+    char field[32], px[32];
+    snprintf(px, sizeof px, "%lld", ctx->retention_ms);
+    enum { BATCH = 128 };
+    uint64_t pending = 0;
+    st = RC_OK;
+    for (uint64_t r = 0; r < ntasks && st == RC_OK; r++) {
+        size_t n = (counts ? counts[r] : count) * es;
+        const unsigned char *p = buf ? buf + (displs ? displs[r] : r * count) * es : NULL;
+        if (n > ctx->max_payload) {
+            st = rc_seterr(ctx, RC_EINVAL, "chunk %llu is %zu bytes, over the %llu-byte limit (RC_OPT_MAX_PAYLOAD)",
+                           (unsigned long long)r, n, ctx->max_payload);
+            break;
+        }
+        rc_env e = {.kind = RC_KIND_DATA, .job = d->id, .rank = r, .ntasks = ntasks, .sealed = ctx->encrypt,
+                    .payload = p, .payload_len = n};
+        size_t len = rc_wire_size_env(&e);
+        if (len > cap) {
+            unsigned char *q = realloc(enc, len);
+            if (!q) {
+                st = rc_seterr(ctx, RC_ENOMEM, "out of memory");
+                break;
+            }
+            enc = q;
+            cap = len;
+        }
+        if ((st = rc_wire_encode(&e, &ctx->keys, ctx->queue, enc, len)) != RC_OK)
+            break;
+        snprintf(field, sizeof field, "%llu", (unsigned long long)r);
+        const char *av[] = {"HSET", d->key, field, (const char *)enc};
+        size_t al[] = {4, strlen(d->key), strlen(field), len};
+        if ((st = rc_conn_append(ctx->conn, 4, av, al)) != RC_OK)
+            break;
+        if (++pending == BATCH || r + 1 == ntasks) {
+            for (; pending; pending--) {
+                redisReply *rep = NULL;
+                rc_status g = rc_conn_get(ctx->conn, &rep);
+                if (rep) freeReplyObject(rep);
+                if (g != RC_OK && st == RC_OK)
+                    st = rc_seterr(ctx, g, "cannot store data chunk: %s", ctx->conn->err);
+                if (g == RC_EREDIS && !ctx->conn->c)
+                    break;
+            }
+        }
+    }
+    free(enc);
+    for (; pending && ctx->conn->c; pending--) { /* replies of a batch cut short */
+        redisReply *rep = NULL;
+        (void)rc_conn_get(ctx->conn, &rep);
+        if (rep) freeReplyObject(rep);
+    }
+    if (st == RC_OK) {
+        redisReply *rep = NULL;
+        st = rc_conn_cmdf(ctx->conn, &rep, "PEXPIRE %s %s", d->key, px);
+        if (rep) freeReplyObject(rep);
+    }
+    if (st != RC_OK) {
+        rc_data_release(d);
+        return st;
+    }
+    *out = d;
+    return RC_OK;
+}
+
+rc_status rc_data_scatter(rc_ctx *ctx, const void *sendbuf, size_t sendcount, rc_datatype dt, uint64_t ntasks,
+                          rc_data **out)
+{
+    if (!out || !ctx)
+        return RC_EINVAL;
+    rc_clearerr(ctx);
+    size_t es = rc_datatype_size(dt), chunk;
+    if (!es)
+        return rc_seterr(ctx, RC_EINVAL, "unknown datatype %d", (int)dt);
+    if (mul_overflows(sendcount, es, &chunk) || (chunk && !sendbuf))
+        return rc_seterr(ctx, RC_EINVAL, "bad scatter buffer or count");
+    return data_store(ctx, sendbuf, NULL, NULL, sendcount, es, ntasks, out);
+}
+
+rc_status rc_data_scatterv(rc_ctx *ctx, const void *sendbuf, const size_t *sendcounts, const size_t *displs,
+                           rc_datatype dt, uint64_t ntasks, rc_data **out)
+{
+    if (!out || !ctx)
+        return RC_EINVAL;
+    rc_clearerr(ctx);
+    size_t es = rc_datatype_size(dt);
+    if (!es)
+        return rc_seterr(ctx, RC_EINVAL, "unknown datatype %d", (int)dt);
+    if (!sendcounts || !displs)
+        return rc_seterr(ctx, RC_EINVAL, "scatterv needs counts and displacements");
+    for (uint64_t r = 0; r < ntasks; r++) {
+        size_t chunk, end;
+        if (mul_overflows(sendcounts[r], es, &chunk) || sendcounts[r] > SIZE_MAX - displs[r] ||
+            mul_overflows(displs[r] + sendcounts[r], es, &end) || (chunk && !sendbuf))
+            return rc_seterr(ctx, RC_EINVAL, "scatterv: chunk %llu (count %zu at %zu) is invalid",
+                             (unsigned long long)r, sendcounts[r], displs[r]);
+    }
+    return data_store(ctx, sendbuf, sendcounts, displs, 0, es, ntasks, out);
+}
+
+rc_status rc_job_use_data(rc_job *j, const rc_data *data)
+{
+    if (!j || !data)
+        return RC_EINVAL;
+    rc_status st = not_new(j);
+    if (st != RC_OK || (st = input_once(j)) != RC_OK)
+        return st;
+    if (data->ntasks != j->ntasks)
+        return rc_seterr(j->ctx, RC_EINVAL, "stored data has %llu chunks, job %s has %llu tasks",
+                         (unsigned long long)data->ntasks, j->idhex, (unsigned long long)j->ntasks);
+    if (data->ctx != j->ctx)
+        return rc_seterr(j->ctx, RC_EINVAL, "stored data belongs to another context (queue)");
+    j->in_mode = IN_DATA;
+    j->data = data;
+    /* keep it alive as long as jobs use it */
+    redisReply *r = NULL;
+    if (j->ctx->conn)
+        (void)rc_conn_cmdf(j->ctx->conn, &r, "PEXPIRE %s %lld", data->key, j->ctx->retention_ms);
+    if (r) freeReplyObject(r);
+    return RC_OK;
+}
+
+rc_status rc_data_release(rc_data *d)
+{
+    if (!d)
+        return RC_OK;
+    rc_status st = RC_OK;
+    if (d->ctx->conn) {
+        redisReply *r = NULL;
+        st = rc_conn_cmdf(d->ctx->conn, &r, "UNLINK %s", d->key);
+        if (r) freeReplyObject(r);
+        if (st != RC_OK)
+            rc_seterr(d->ctx, st, "cannot remove stored data: %s", d->ctx->conn->err);
+    }
+    free(d);
+    return st;
 }

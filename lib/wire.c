@@ -120,7 +120,7 @@ static rc_status parse_header(const unsigned char *buf, size_t len, rc_env *e,
     e->status = get32(buf + 40);
     e->kernel_len = get16(buf + 44);
     e->payload_len = get64(buf + 48);
-    if (e->kind < RC_KIND_JOB || e->kind > RC_KIND_CONTROL) {
+    if (e->kind < RC_KIND_JOB || e->kind > RC_KIND_DATA) {
         snprintf(why, whylen, "unknown envelope kind %u", e->kind);
         return RC_EPROTO;
     }

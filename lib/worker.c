@@ -42,6 +42,7 @@
 typedef struct job_cache {
     int queue;
     uint64_t job, ntasks, seed;
+    uint64_t data;            /* stored data its tasks read (0: none) */
     char kernel[RC_KERNEL_MAX + 1];
     size_t kernel_len;
     unsigned char *blob;
@@ -49,6 +50,18 @@ typedef struct job_cache {
     long long used;
     int valid;
 } job_cache;
+
+/* Chunks of stored data (rc_data): an iterative job's workers fetch each
+   chunk once and reuse it for every later job on the same data. */
+#define CHUNK_SLOTS 1024
+#define CHUNK_BUDGET ((size_t)512 << 20)
+typedef struct chunk {
+    int queue;
+    uint64_t data, rank;
+    unsigned char *bytes;
+    size_t len;
+    long long used;
+} chunk;
 
 typedef struct wqueue {
     char name[201];
@@ -83,6 +96,8 @@ typedef struct worker {
     uint64_t done;            /* tasks delivered (guarded by mu for the registry) */
 
     job_cache cache[JOB_CACHE];
+    chunk chunks[CHUNK_SLOTS];
+    size_t chunk_bytes;
     rc_task task;
     unsigned char *res;
     size_t rescap;
@@ -465,6 +480,7 @@ static job_cache *job_lookup(worker *w, int qi, uint64_t job, int *gone, char *w
     lru->job = job;
     lru->ntasks = e.ntasks;
     lru->seed = e.aux;
+    lru->data = e.rank;
     memcpy(lru->kernel, e.kernel, e.kernel_len);
     lru->kernel[e.kernel_len] = '\0';
     lru->kernel_len = e.kernel_len;
@@ -527,6 +543,83 @@ static rc_status send_result(worker *w, int qi, const char *id, const rc_env *ta
     return deliver(w, qi, id, task->job, w->res, n);
 }
 
+/* Input of task `rank` from stored data `data`: the cache, else Redis.
+ * Returns NULL with *st and why set on failure (RC_ENOTFOUND: released). */
+static const chunk *data_chunk(worker *w, int qi, uint64_t data, uint64_t rank, rc_status *st, char *why, size_t n)
+{
+    chunk *free_slot = NULL, *lru = NULL;
+    long long now = rc_now_ms();
+    for (int i = 0; i < CHUNK_SLOTS; i++) {
+        chunk *c = &w->chunks[i];
+        if (c->bytes && c->data == data && c->rank == rank && c->queue == qi) {
+            c->used = now;
+            return c;
+        }
+        if (!c->bytes && !free_slot)
+            free_slot = c;
+        if (c->bytes && (!lru || c->used < lru->used))
+            lru = c;
+    }
+    char key[320], field[32], hex[17];
+    rc_hex64(data, hex);
+    snprintf(key, sizeof key, "rc:{%s}:data:%s", w->q[qi].name, hex);
+    snprintf(field, sizeof field, "%llu", (unsigned long long)rank);
+    redisReply *r = NULL;
+    *st = rc_conn_cmdf(w->conn, &r, "HGET %s %s", key, field);
+    if (*st != RC_OK) {
+        snprintf(why, n, "%s", w->conn->err);
+        if (r) freeReplyObject(r);
+        return NULL;
+    }
+    if (r->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        snprintf(why, n, "stored data %s has no chunk %llu (released or expired)", hex, (unsigned long long)rank);
+        *st = RC_ENOTFOUND;
+        return NULL;
+    }
+    rc_env e;
+    *st = rc_wire_decode_max((unsigned char *)r->str, r->len, &w->ctx->keys, w->q[qi].name, w->ctx->max_payload, &e,
+                             why, n);
+    if (*st == RC_OK && (e.kind != RC_KIND_DATA || e.job != data || e.rank != rank)) {
+        snprintf(why, n, "authentic data chunk, but not chunk %llu of data %s (spliced?)", (unsigned long long)rank,
+                 hex);
+        *st = RC_EAUTH;
+    }
+    if (*st != RC_OK) {
+        freeReplyObject(r);
+        return NULL;
+    }
+    /* room: evict least recently used chunks beyond the budget or slots */
+    while (lru && (w->chunk_bytes + e.payload_len > CHUNK_BUDGET || !free_slot)) {
+        w->chunk_bytes -= lru->len;
+        free(lru->bytes);
+        lru->bytes = NULL;
+        free_slot = lru;
+        lru = NULL;
+        for (int i = 0; i < CHUNK_SLOTS; i++)
+            if (w->chunks[i].bytes && (!lru || w->chunks[i].used < lru->used))
+                lru = &w->chunks[i];
+    }
+    chunk *c = free_slot;
+    c->bytes = malloc(e.payload_len ? (size_t)e.payload_len : 1);
+    if (!c->bytes) {
+        freeReplyObject(r);
+        snprintf(why, n, "out of memory for a %llu-byte chunk", (unsigned long long)e.payload_len);
+        *st = RC_ENOMEM;
+        return NULL;
+    }
+    if (e.payload_len)
+        memcpy(c->bytes, e.payload, (size_t)e.payload_len);
+    c->len = (size_t)e.payload_len;
+    c->queue = qi;
+    c->data = data;
+    c->rank = rank;
+    c->used = now;
+    w->chunk_bytes += c->len;
+    freeReplyObject(r);
+    return c;
+}
+
 /* Run one entry (attempt number `attempt`) and deliver its result. */
 static rc_status run_entry(worker *w, int qi, const char *id, unsigned char *buf, size_t len, long long attempt)
 {
@@ -582,6 +675,21 @@ static rc_status run_entry(worker *w, int qi, const char *id, unsigned char *buf
     t->threads = ctx->threads;
     t->input = e.payload;
     t->input_len = (size_t)e.payload_len;
+    if (jc->data) {
+        const chunk *c = data_chunk(w, qi, jc->data, e.rank, &st, why, sizeof why);
+        if (!c && st == RC_EREDIS)
+            return st;
+        if (!c && st == RC_EAUTH) {
+            refuse(w, qi, id, buf, len, st, why);
+            return RC_OK;
+        }
+        if (!c) { /* released or out of memory: the task cannot run */
+            rc_log(ctx, RC_LOG_ERROR, "task %llu: %s", (unsigned long long)e.rank, why);
+            return send_result(w, qi, id, &e, (uint32_t)attempt, RC_EKERNEL, why, strlen(why));
+        }
+        t->input = c->bytes;
+        t->input_len = c->len;
+    }
     t->bcast = jc->blob;
     t->bcast_len = jc->blob_len;
     t->out_len = 0;
@@ -985,6 +1093,8 @@ out:
     pthread_cond_destroy(&w->cv);
     for (int i = 0; i < JOB_CACHE; i++)
         free(w->cache[i].blob);
+    for (int i = 0; i < CHUNK_SLOTS; i++)
+        free(w->chunks[i].bytes);
     free(w->task.out);
     free(w->res);
     rc_conn_free(w->conn);

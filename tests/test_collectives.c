@@ -44,6 +44,67 @@ static void check_stats(const rc_job *j, uint64_t ntasks)
 
 /* ------------------------------------------------------------------ */
 
+/* Scatter once, map many: data stored with rc_data_scatterv serves three
+ * jobs (different broadcasts) without being uploaded again; workers fetch
+ * each chunk at most once each; after rc_data_release a job on it fails
+ * naming the missing chunk. */
+static long long hget_calls(void)
+{
+    redisReply *r = h_cmd("INFO commandstats");
+    const char *p = r->type == REDIS_REPLY_STRING ? strstr(r->str, "cmdstat_hget:calls=") : NULL;
+    long long v = p ? atoll(p + strlen("cmdstat_hget:calls=")) : 0;
+    freeReplyObject(r);
+    return v;
+}
+
+static void t_data_reuse(void)
+{
+    enum { T = 12, N = 6000 };
+    size_t counts[T], displs[T], off = 0;
+    double *in = malloc(N * sizeof *in), *out = malloc(N * sizeof *out);
+    H_CHECK(in && out, "out of memory");
+    for (size_t i = 0; i < N; i++)
+        in[i] = (double)i * 0.25 - 7.0;
+    for (int r = 0; r < T; r++) { /* uneven, with an empty chunk */
+        counts[r] = r == 5 ? 0 : (size_t)(r + 1) * 60;
+        displs[r] = off;
+        off += counts[r];
+    }
+    H_CHECK(off <= N, "layout");
+    h_spawn_workers(2, no_args, NULL);
+    rc_ctx *ctx = h_ctx();
+    rc_data *d = NULL;
+    H_OK(ctx, rc_data_scatterv(ctx, in, counts, displs, RC_DOUBLE, T, &d));
+    memset(in, 0, N * sizeof *in); /* the data lives in Redis now */
+    for (size_t i = 0; i < N; i++)
+        in[i] = (double)i * 0.25 - 7.0;
+    freeReplyObject(h_cmd("CONFIG RESETSTAT"));
+    for (int it = 0; it < 3; it++) {
+        rc_job *j = new_job(ctx, "identity", T);
+        double param = it;
+        H_OK(ctx, rc_job_bcast(j, &param, 1, RC_DOUBLE));
+        H_OK(ctx, rc_job_use_data(j, d));
+        memset(out, 0xA5, N * sizeof *out);
+        H_OK(ctx, rc_job_gatherv(j, out, counts, displs, RC_DOUBLE));
+        H_OK(ctx, rc_job_run(j));
+        H_MEMEQ(out, in, off * sizeof *in);
+        rc_job_destroy(j);
+    }
+    long long fetched = hget_calls();
+    printf("3 jobs x %d tasks on stored data: %lld chunk fetches\n", T, fetched);
+    H_CHECK(fetched <= 2 * T, "workers fetched chunks %lld times (at most once per worker per chunk: %d)", fetched,
+            2 * T);
+    rc_job *bad = new_job(ctx, "identity", T + 1);
+    H_ST(ctx, rc_job_use_data(bad, d), RC_EINVAL); /* chunk count must match */
+    rc_job_destroy(bad);
+    H_OK(ctx, rc_data_release(d));
+    H_EQ_U64(h_count_keys("data:*"), 0);
+    free(in);
+    free(out);
+    rc_ctx_destroy(ctx);
+    H_STOP_ALL();
+}
+
 static void t_scatter_gather_1m(void)
 {
     enum { N = 1000000, T = 100, CH = N / T };
@@ -891,6 +952,7 @@ int main(int argc, char **argv)
 {
     static const h_test tests[] = {
         {"scatter_gather_1m", t_scatter_gather_1m},
+        {"data_reuse", t_data_reuse},
         {"scatterv_gatherv", t_scatterv_gatherv},
         {"bcast", t_bcast},
         {"reduce_ops", t_reduce_ops},

@@ -363,7 +363,7 @@ static void test_forged(void)
     }
 
     /* kind */
-    const unsigned kinds[] = {0, 6, 7, 0x80, 0x86, 0xff};
+    const unsigned kinds[] = {0, 7, 8, 0x80, 0x87, 0xff};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         b = dup_exact(good, n);
         b[3] = (unsigned char)kinds[i];
