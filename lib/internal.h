@@ -239,6 +239,7 @@ rc_status rc_ctx_ensure_key(rc_ctx *ctx);
 int rc_ctx_reload_key(rc_ctx *ctx);
 const rc_kernel_entry *rc_kernel_find(const rc_ctx *ctx, const char *name, size_t len);
 long long rc_now_ms(void);
+long long rc_now_us(void);
 void rc_sleep_ms(long long ms);
 
 /* ------------------------------------------------------------------ */

@@ -41,16 +41,33 @@
 #include <time.h>
 
 static const char *const scripts[RC_SCRIPT_COUNT_] = {
+    /* KEYS stream, then (meta, res) per result; ARGV group, then (id, env)
+       per result.  Returns 1/0 per result (0: descriptor missing, entry
+       left alone).  A batch of results costs one round trip. */
     [RC_SCRIPT_DELIVER] =
-        "if ARGV[3] ~= '' then\n"
-        "  if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end\n"
-        "  redis.call('XADD', KEYS[3], '*', 'e', ARGV[3])\n"
-        "  local t = redis.call('PTTL', KEYS[2])\n"
-        "  if t > 0 then redis.call('PEXPIRE', KEYS[3], t) end\n"
+        "local out, acks, ttl = {}, {}, {}\n"
+        "for k = 1, (#KEYS - 1) / 2 do\n"
+        "  local meta, res, id, env = KEYS[2*k], KEYS[2*k+1], ARGV[2*k], ARGV[2*k+1]\n"
+        "  if env ~= '' and redis.call('EXISTS', meta) == 0 then\n"
+        "    out[k] = 0\n"
+        "  else\n"
+        "    if env ~= '' then\n"
+        "      redis.call('XADD', res, '*', 'e', env)\n"
+        "      if not ttl[res] then\n"
+        "        ttl[res] = true\n"
+        "        local t = redis.call('PTTL', meta)\n"
+        "        if t > 0 then redis.call('PEXPIRE', res, t) end\n"
+        "      end\n"
+        "    end\n"
+        "    acks[#acks + 1] = id\n"
+        "    out[k] = 1\n"
+        "  end\n"
         "end\n"
-        "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
-        "redis.call('XDEL', KEYS[1], ARGV[2])\n"
-        "return 1\n",
+        "if #acks > 0 then\n"
+        "  redis.call('XACK', KEYS[1], ARGV[1], unpack(acks))\n"
+        "  redis.call('XDEL', KEYS[1], unpack(acks))\n"
+        "end\n"
+        "return out\n",
     [RC_SCRIPT_RENEW] =
         "local n = 0\n"
         "for i = 3, #ARGV do\n"
@@ -222,10 +239,10 @@ rc_status rc_script(rc_conn *c, int which, redisReply **reply, int nkeys, int na
                     const char **argv, const size_t *lens)
 {
     /* argv holds nkeys keys then nargs args; we prepend EVALSHA sha nkeys */
-    const char *av[64];
-    size_t al[64];
+    const char *av[320];
+    size_t al[320];
     char nk[16];
-    if (nkeys + nargs + 3 > 64) {
+    if (nkeys + nargs + 3 > 320) {
         snprintf(c->err, sizeof c->err, "too many script arguments");
         return RC_EINVAL;
     }

@@ -36,6 +36,8 @@
 
 #define JOB_CACHE 4
 #define ID_MAX 48
+#define MAXB 64             /* most tasks taken in one round trip */
+#define BATCH_TARGET_US 2000 /* take as many short tasks as fill ~2 ms */
 #define MAX_QUEUES 16
 #define HANDBACK_IDLE "1000000000" /* ms: longer than any lease, shorter than the epoch */
 
@@ -93,6 +95,8 @@ typedef struct worker {
     int held_q;
     uint64_t held_job, held_rank;
     int handed_back;          /* the lease thread gave it back: do not deliver */
+    char bids[MAXB][ID_MAX];  /* every entry taken and not yet acked (renewed together) */
+    int nb;
     uint64_t done;            /* tasks delivered (guarded by mu for the registry) */
 
     job_cache cache[JOB_CACHE];
@@ -103,6 +107,17 @@ typedef struct worker {
     size_t rescap;
     int auth_fails;
     int redis_down;
+    /* results waiting to be delivered in one round trip */
+    struct {
+        unsigned char *buf;
+        size_t cap, used;
+        size_t off[MAXB], len[MAXB];
+        char id[MAXB][ID_MAX];
+        uint64_t job[MAXB];
+        int n, qi;
+    } outbox;
+    int batch;                /* entries to take next time (adapts to task length) */
+    double avg_us;            /* running mean of one task's time */
 } worker;
 
 static int interrupted(const worker *w) { return w->ctx->interrupted != 0; }
@@ -195,20 +210,27 @@ static void *lease_thread(void *arg)
         int stops = (int)ctx->interrupted;
         if (stops && !stop_seen)
             stop_seen = now;
-        int give_back = w->held[0] && !w->handed_back &&
+        int give_back = w->nb > 0 && !w->handed_back &&
                         (stops >= 2 || (stops && ctx->drain_timeout_ms > 0 && now - stop_seen >= ctx->drain_timeout_ms));
         if (!give_back && now < next_beat)
             continue;
         memcpy(id, w->held, sizeof id);
-        int qi = w->held_q;
+        int qi = w->held_q, nb = w->nb;
         uint64_t job = w->held_job, rank = w->held_rank;
+        char bids[MAXB][ID_MAX];
+        memcpy(bids, w->bids, (size_t)nb * ID_MAX);
         pthread_mutex_unlock(&w->mu);
 
         if (give_back) {
-            rc_status st = handback(w, c, id, qi, job, rank, NULL);
-            rc_log(ctx, RC_LOG_WARN, "%s: handed task %llu (entry %s) back to the queue%s",
-                   stops >= 2 ? "second stop request" : "drain timeout", (unsigned long long)rank, id,
-                   st == RC_OK ? "" : " (failed: its lease will lapse instead)");
+            rc_status st = RC_OK;
+            for (int i = 0; i < nb; i++) {
+                rc_status s1 = handback(w, c, bids[i], qi, job, rank, NULL);
+                if (s1 != RC_OK)
+                    st = s1;
+            }
+            rc_log(ctx, RC_LOG_WARN, "%s: handed %d task(s) back to the queue (running: task %llu)%s",
+                   stops >= 2 ? "second stop request" : "drain timeout", nb, (unsigned long long)rank,
+                   st == RC_OK ? "" : " (some failed: their lease will lapse instead)");
             pthread_mutex_lock(&w->mu);
             w->handed_back = 1;
             pthread_mutex_unlock(&w->mu);
@@ -218,17 +240,19 @@ static void *lease_thread(void *arg)
             continue;
         }
         next_beat = now + period;
-        if (id[0]) {
-            const char *av[] = {w->q[qi].kn.tasks, RC_GROUP, w->consumer, id};
+        if (nb) {
+            const char *av[4 + MAXB] = {w->q[qi].kn.tasks, RC_GROUP, w->consumer};
+            for (int i = 0; i < nb; i++)
+                av[3 + i] = bids[i];
             redisReply *r = NULL;
-            rc_status st = rc_script(c, RC_SCRIPT_RENEW, &r, 1, 3, av, NULL);
-            int owned = st == RC_OK && r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+            rc_status st = rc_script(c, RC_SCRIPT_RENEW, &r, 1, 2 + nb, av, NULL);
+            int owned = st == RC_OK && r && r->type == REDIS_REPLY_INTEGER && r->integer == nb;
             pthread_mutex_lock(&w->mu);
             int still_held = strcmp(w->held, id) == 0; /* not delivered meanwhile */
             pthread_mutex_unlock(&w->mu);
             if (st != RC_OK)
-                rc_log(ctx, RC_LOG_DEBUG, "lease renewal of %s failed: %s", id, c->err);
-            else if (!owned && still_held && strcmp(lost_id, id) != 0) {
+                rc_log(ctx, RC_LOG_DEBUG, "lease renewal failed: %s", c->err);
+            else if (!owned && still_held && id[0] && strcmp(lost_id, id) != 0) {
                 rc_log(ctx, RC_LOG_WARN, "entry %s is no longer ours (its lease lapsed and another worker took "
                                          "it, or its job ended); finishing anyway: the master keeps one result "
                                          "per task", id);
@@ -338,44 +362,113 @@ static rc_status orphaned(worker *w, int qi, const char *id, uint64_t job, uint6
     return is_nogroup(w->conn, st) ? st : RC_OK;
 }
 
-static rc_status deliver(worker *w, int qi, const char *id, uint64_t job, const unsigned char *env, size_t len)
+/* Forget entries that are acked (or given up): nothing left to renew. */
+static void unbatch(worker *w, char (*ids)[ID_MAX], int n)
 {
-    char meta[300], res[320];
+    pthread_mutex_lock(&w->mu);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(w->held, ids[i]) == 0)
+            w->held[0] = '\0';
+        for (int b = 0; b < w->nb; b++)
+            if (strcmp(w->bids[b], ids[i]) == 0) {
+                memmove(w->bids[b], w->bids[b + 1], (size_t)(w->nb - b - 1) * ID_MAX);
+                w->nb--;
+                break;
+            }
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Deliver n results (or plain acks: len 0) of queue qi in one round trip. */
+static rc_status deliver_many(worker *w, int qi, int n, char (*ids)[ID_MAX], const uint64_t *jobs,
+                              const unsigned char *const *envs, const size_t *lens)
+{
     wqueue *q = &w->q[qi];
-    rc_job_keys(q->name, job, meta, sizeof meta, res, sizeof res);
-    const char *av[] = {q->kn.tasks, meta, res, RC_GROUP, id, (const char *)env};
-    size_t al[] = {q->kn.tasks_len, strlen(meta), strlen(res), strlen(RC_GROUP), strlen(id), len};
+    const char *av[2 + 4 * MAXB];
+    size_t al[2 + 4 * MAXB];
+    char keys[MAXB][2][320];
+    int nk = 1 + 2 * n;
+    av[0] = q->kn.tasks;
+    al[0] = q->kn.tasks_len;
+    av[nk] = RC_GROUP;
+    al[nk] = strlen(RC_GROUP);
+    for (int i = 0; i < n; i++) {
+        rc_job_keys(q->name, jobs[i], keys[i][0], sizeof keys[i][0], keys[i][1], sizeof keys[i][1]);
+        av[1 + 2 * i] = keys[i][0];
+        al[1 + 2 * i] = strlen(keys[i][0]);
+        av[2 + 2 * i] = keys[i][1];
+        al[2 + 2 * i] = strlen(keys[i][1]);
+        av[nk + 1 + 2 * i] = ids[i];
+        al[nk + 1 + 2 * i] = strlen(ids[i]);
+        av[nk + 2 + 2 * i] = (const char *)envs[i];
+        al[nk + 2 + 2 * i] = lens[i];
+    }
     long long backoff = 100;
     for (;;) {
         redisReply *r = NULL;
-        rc_status st = rc_script(w->conn, RC_SCRIPT_DELIVER, &r, 3, 3, av, al);
-        int refused = st == RC_OK && r && r->type == REDIS_REPLY_INTEGER && r->integer == 0;
-        if (r) freeReplyObject(r);
-        if (refused) { /* the descriptor vanished while we ran the task */
-            rc_env claim;
-            uint64_t rank = len && rc_wire_peek(env, len, &claim) == RC_OK ? claim.rank : 0;
-            return orphaned(w, qi, id, job, rank);
+        rc_status st = rc_script(w->conn, RC_SCRIPT_DELIVER, &r, nk, 1 + 2 * n, av, al);
+        if (st == RC_OK && r->type == REDIS_REPLY_ARRAY && r->elements == (size_t)n) {
+            int refused[MAXB] = {0};
+            for (int i = 0; i < n; i++)
+                refused[i] = r->element[i]->type == REDIS_REPLY_INTEGER && r->element[i]->integer == 0;
+            freeReplyObject(r);
+            unbatch(w, ids, n);
+            for (int i = 0; i < n; i++)
+                if (refused[i]) { /* the descriptor vanished while we ran the task */
+                    rc_env claim;
+                    uint64_t rank = lens[i] && rc_wire_peek(envs[i], lens[i], &claim) == RC_OK ? claim.rank : 0;
+                    rc_status o = orphaned(w, qi, ids[i], jobs[i], rank);
+                    if (o != RC_OK)
+                        st = o;
+                }
+            return st;
         }
-        if (st == RC_OK || is_nogroup(w->conn, st)) {
-            pthread_mutex_lock(&w->mu);
-            w->held[0] = '\0'; /* acked: nothing left to renew */
-            pthread_mutex_unlock(&w->mu);
+        if (r) freeReplyObject(r);
+        if (st == RC_OK) {
+            rc_log(w->ctx, RC_LOG_ERROR, "unexpected reply delivering %d result(s)", n);
+            return RC_EPROTO;
+        }
+        if (is_nogroup(w->conn, st)) {
+            unbatch(w, ids, n);
             return st;
         }
         if (st != RC_EREDIS || w->conn->c) {
-            rc_log(w->ctx, RC_LOG_ERROR, "cannot deliver entry %s: %s", id, w->conn->err);
+            rc_log(w->ctx, RC_LOG_ERROR, "cannot deliver %d result(s) (first entry %s): %s", n, ids[0], w->conn->err);
             return st;
         }
-        /* connection lost: the lease keeps the task ours for a while, and if
-           it lapses another worker runs it; keep trying until stopped */
+        /* connection lost: the leases keep the tasks ours for a while, and if
+           they lapse other workers run them; keep trying until stopped */
         if (!w->redis_down)
-            rc_log(w->ctx, RC_LOG_WARN, "delivering entry %s: %s; retrying", id, w->conn->err);
+            rc_log(w->ctx, RC_LOG_WARN, "delivering %d result(s): %s; retrying", n, w->conn->err);
         w->redis_down = 1;
         if (w->ctx->interrupted >= 2)
             return st;
         nap(w, backoff);
         backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
     }
+}
+
+static rc_status deliver(worker *w, int qi, const char *id, uint64_t job, const unsigned char *env, size_t len)
+{
+    char ids[1][ID_MAX];
+    snprintf(ids[0], ID_MAX, "%s", id);
+    const unsigned char *envs[1] = {env ? env : (const unsigned char *)""};
+    return deliver_many(w, qi, 1, ids, &job, envs, &len);
+}
+
+/* Send everything in the outbox. */
+static rc_status flush(worker *w)
+{
+    int n = w->outbox.n;
+    if (!n)
+        return RC_OK;
+    const unsigned char *envs[MAXB];
+    for (int i = 0; i < n; i++)
+        envs[i] = w->outbox.buf + w->outbox.off[i];
+    rc_status st = deliver_many(w, w->outbox.qi, n, w->outbox.id, w->outbox.job, envs, w->outbox.len);
+    w->outbox.n = 0;
+    w->outbox.used = 0;
+    return st;
 }
 
 static rc_status ensure_res(worker *w, size_t n)
@@ -532,15 +625,33 @@ static rc_status send_result(worker *w, int qi, const char *id, const rc_env *ta
                 .aux = w->wid, .status = status, .attempt = attempt > 65535 ? 65535 : (uint16_t)attempt,
                 .kernel = task->kernel, .kernel_len = task->kernel_len, .payload = out, .payload_len = outlen};
     size_t n = rc_wire_size_env(&r);
-    if (ensure_res(w, n) != RC_OK) {
-        rc_log(w->ctx, RC_LOG_ERROR, "out of memory for a %zu-byte result; leaving task %llu to another worker",
-               n, (unsigned long long)task->rank);
-        return RC_OK;
+    rc_status st;
+    if (w->outbox.n == MAXB || (w->outbox.n && w->outbox.qi != qi))
+        if ((st = flush(w)) != RC_OK)
+            return st;
+    if (w->outbox.used + n > w->outbox.cap) {
+        size_t cap = (w->outbox.used + n) * 2;
+        unsigned char *p = realloc(w->outbox.buf, cap);
+        if (!p) {
+            rc_log(w->ctx, RC_LOG_ERROR, "out of memory for a %zu-byte result; leaving task %llu to another worker",
+                   n, (unsigned long long)task->rank);
+            return RC_OK;
+        }
+        w->outbox.buf = p;
+        w->outbox.cap = cap;
     }
-    rc_status st = rc_wire_encode(&r, &w->ctx->keys, w->q[qi].name, w->res, n);
-    if (st != RC_OK)
+    int k = w->outbox.n;
+    if ((st = rc_wire_encode(&r, &w->ctx->keys, w->q[qi].name, w->outbox.buf + w->outbox.used, n)) != RC_OK)
         return st;
-    return deliver(w, qi, id, task->job, w->res, n);
+    w->outbox.off[k] = w->outbox.used;
+    w->outbox.len[k] = n;
+    w->outbox.job[k] = task->job;
+    snprintf(w->outbox.id[k], ID_MAX, "%s", id);
+    w->outbox.qi = qi;
+    w->outbox.used += n;
+    w->outbox.n++;
+    /* a lone or long task goes out at once; short ones ride together */
+    return w->batch <= 1 ? flush(w) : RC_OK;
 }
 
 /* Input of task `rank` from stored data `data`: the cache, else Redis.
@@ -765,17 +876,18 @@ static rc_status take_over(worker *w, wqueue *q, redisReply **reply, const redis
 
 /* XREADGROUP over queues [from, to); block_ms < 0: do not block. */
 static rc_status read_new(worker *w, int from, int to, long long block_ms, redisReply **reply,
-                          const redisReply **entry, int *qi)
+                          redisReply ***ents, size_t *nent, int *qi)
 {
     const char *av[8 + 2 * MAX_QUEUES];
-    char block[32];
+    char block[32], count[16];
     int n = 0;
+    snprintf(count, sizeof count, "%d", w->batch);
     av[n++] = "XREADGROUP";
     av[n++] = "GROUP";
     av[n++] = RC_GROUP;
     av[n++] = w->consumer;
     av[n++] = "COUNT";
-    av[n++] = "1";
+    av[n++] = count;
     if (block_ms >= 0) {
         snprintf(block, sizeof block, "%lld", block_ms);
         av[n++] = "BLOCK";
@@ -801,11 +913,12 @@ static rc_status read_new(worker *w, int from, int to, long long block_ms, redis
                     s->element[0]->len == w->q[i].kn.tasks_len &&
                     memcmp(s->element[0]->str, w->q[i].kn.tasks, s->element[0]->len) == 0 &&
                     s->element[1]->type == REDIS_REPLY_ARRAY && s->element[1]->elements > 0) {
-                    if (r->elements > 1 || s->element[1]->elements > 1)
-                        rc_log(w->ctx, RC_LOG_WARN, "Redis handed out more than one entry; the rest will be "
-                                                    "redelivered after the lease");
+                    if (r->elements > 1)
+                        rc_log(w->ctx, RC_LOG_WARN, "Redis handed out entries of several queues at once; those "
+                                                    "of the others are redelivered after the lease");
                     *reply = r;
-                    *entry = s->element[1]->element[0];
+                    *ents = s->element[1]->element;
+                    *nent = s->element[1]->elements > (size_t)MAXB ? (size_t)MAXB : s->element[1]->elements;
                     *qi = i;
                     return RC_OK;
                 }
@@ -815,13 +928,16 @@ static rc_status read_new(worker *w, int from, int to, long long block_ms, redis
     return RC_OK;
 }
 
-/* Take one entry: lapsed leases first, then new entries, queues in priority
- * order.  *reply owns it; *qi says from which queue. */
-static rc_status take(worker *w, redisReply **reply, const redisReply **entry, int *qi, long long *attempt)
+/* Take entries: one lapsed lease first, else up to w->batch new entries of
+ * the first queue (in priority order) that has some.  *reply owns them; *qi
+ * says from which queue. */
+static rc_status take(worker *w, redisReply **reply, redisReply ***ents, size_t *nent, int *qi, long long *attempt)
 {
     rc_ctx *ctx = w->ctx;
+    const redisReply *one = NULL;
     *reply = NULL;
-    *entry = NULL;
+    *ents = NULL;
+    *nent = 0;
     *attempt = 1;
     long long now = rc_now_ms();
     long long every = ctx->lease_ms / 4 < 1000 ? ctx->lease_ms / 4 : 1000;
@@ -831,12 +947,14 @@ static rc_status take(worker *w, redisReply **reply, const redisReply **entry, i
         wqueue *q = &w->q[i];
         if (q->removed || (now - q->last_reclaim < every && strcmp(q->cursor, "0-0") == 0))
             continue;
-        rc_status st = take_over(w, q, reply, entry, attempt);
+        rc_status st = take_over(w, q, reply, &one, attempt);
         if (st != RC_OK) {
             *qi = i;
             return st;
         }
-        if (*entry) {
+        if (one) {
+            *ents = &(*reply)->element[1];
+            *nent = 1;
             *qi = i;
             rc_log(ctx, RC_LOG_INFO, "took over a task of queue '%s' (attempt %lld): its lease of %lld ms lapsed",
                    q->name, *attempt, ctx->lease_ms);
@@ -849,8 +967,8 @@ static rc_status take(worker *w, redisReply **reply, const redisReply **entry, i
         for (int i = 0; i < w->nq; i++) {
             if (w->q[i].removed)
                 continue;
-            rc_status st = read_new(w, i, i + 1, -1, reply, entry, qi);
-            if (st != RC_OK || *entry) {
+            rc_status st = read_new(w, i, i + 1, -1, reply, ents, nent, qi);
+            if (st != RC_OK || *nent) {
                 if (st != RC_OK) *qi = i;
                 return st;
             }
@@ -860,7 +978,7 @@ static rc_status take(worker *w, redisReply **reply, const redisReply **entry, i
     int from = 0;
     while (from < w->nq && w->q[from].removed)
         from++;
-    rc_status st = read_new(w, from, w->nq, ctx->poll_ms, reply, entry, qi);
+    rc_status st = read_new(w, from, w->nq, ctx->poll_ms, reply, ents, nent, qi);
     if (st != RC_OK)
         *qi = from;
     return st;
@@ -977,6 +1095,7 @@ rc_status rc_worker_run(rc_ctx *ctx)
     }
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
+    w->batch = 1;
     if ((st = setup_queues(w)) != RC_OK)
         goto out;
 
@@ -1003,12 +1122,12 @@ rc_status rc_worker_run(rc_ctx *ctx)
                 st = rc_queue_ensure_group(w->conn, &w->q[i].kn);
                 w->q[i].have_group = st == RC_OK;
             }
-        redisReply *r = NULL;
-        const redisReply *entry = NULL;
+        redisReply *r = NULL, **ents = NULL;
+        size_t nent = 0;
         int qi = 0;
         long long attempt = 1;
         if (st == RC_OK)
-            st = take(w, &r, &entry, &qi, &attempt);
+            st = take(w, &r, &ents, &nent, &qi, &attempt);
         if (is_nogroup(w->conn, st)) {
             if (r) freeReplyObject(r);
             st = RC_OK;
@@ -1034,23 +1153,68 @@ rc_status rc_worker_run(rc_ctx *ctx)
             rc_log(ctx, RC_LOG_WARN, "Redis reachable again");
         w->redis_down = 0;
         backoff = 100;
-        if (!entry) {
+        if (!nent) {
             if (r) freeReplyObject(r);
             continue;
         }
-        unsigned char *buf;
-        size_t len;
-        char id[ID_MAX];
-        if (entry_parts(entry, id, &buf, &len) != 0) {
-            rc_log(ctx, RC_LOG_ERROR, "malformed stream entry from Redis: skipped");
-            freeReplyObject(r);
-            continue;
+        /* every entry taken is ours until acked: the lease thread renews them all */
+        char ids[MAXB][ID_MAX];
+        int nid = 0;
+        for (size_t k = 0; k < nent; k++) {
+            const redisReply *e = ents[k];
+            if (e && e->type == REDIS_REPLY_ARRAY && e->elements == 2 && e->element[0]->type == REDIS_REPLY_STRING &&
+                e->element[0]->len > 0 && e->element[0]->len < ID_MAX) {
+                memcpy(ids[nid], e->element[0]->str, e->element[0]->len);
+                ids[nid++][e->element[0]->len] = '\0';
+            }
         }
-        if (!buf)
-            refuse(w, qi, id, NULL, 0, RC_EPROTO, "stream entry has no envelope field");
-        else
-            st = run_entry(w, qi, id, buf, len, attempt);
-        set_held(w, NULL, 0, 0, 0);
+        pthread_mutex_lock(&w->mu);
+        memcpy(w->bids, ids, (size_t)nid * ID_MAX);
+        w->nb = nid;
+        pthread_mutex_unlock(&w->mu);
+        long long t0 = rc_now_us();
+        size_t ran = 0;
+        for (size_t k = 0; k < nent && st == RC_OK; k++) {
+            unsigned char *buf;
+            size_t len;
+            char id[ID_MAX];
+            if (k > 0 && interrupted(w)) {
+                /* stopping: the task in hand is done; the rest were never started */
+                for (size_t m = k; m < nent; m++)
+                    if (entry_parts(ents[m], id, &buf, &len) == 0)
+                        (void)handback(w, w->conn, id, qi, 0, 0, NULL);
+                rc_log(ctx, RC_LOG_INFO, "stopping: handed %zu unstarted task(s) back", nent - k);
+                break;
+            }
+            if (entry_parts(ents[k], id, &buf, &len) != 0) {
+                rc_log(ctx, RC_LOG_ERROR, "malformed stream entry from Redis: skipped");
+                continue;
+            }
+            if (!buf)
+                refuse(w, qi, id, NULL, 0, RC_EPROTO, "stream entry has no envelope field");
+            else
+                st = run_entry(w, qi, id, buf, len, attempt);
+            set_held(w, NULL, 0, 0, 0);
+            ran++;
+        }
+        if (st == RC_OK || st == RC_EREDIS) {
+            rc_status fs = flush(w);
+            if (st == RC_OK)
+                st = fs;
+        } else {
+            w->outbox.n = 0; /* queue removed: nothing to deliver to */
+            w->outbox.used = 0;
+        }
+        pthread_mutex_lock(&w->mu);
+        w->nb = 0;
+        pthread_mutex_unlock(&w->mu);
+        /* adapt: take as many short tasks as fill about BATCH_TARGET_US */
+        if (ran) {
+            double per = (double)(rc_now_us() - t0) / (double)ran;
+            w->avg_us = w->avg_us > 0 ? 0.7 * w->avg_us + 0.3 * per : per;
+            int b = (int)(BATCH_TARGET_US / (w->avg_us > 1 ? w->avg_us : 1));
+            w->batch = b < 1 ? 1 : b > MAXB ? MAXB : b;
+        }
         freeReplyObject(r);
         idle_since = rc_now_ms();
         if (is_nogroup(w->conn, st)) {
@@ -1097,6 +1261,7 @@ out:
         free(w->chunks[i].bytes);
     free(w->task.out);
     free(w->res);
+    free(w->outbox.buf);
     rc_conn_free(w->conn);
     free(w);
     return st;
