@@ -36,6 +36,15 @@ struct rc_local {
 /* Find an executable on PATH; out gets its full path. */
 static int find_program(const char *name, char *out, size_t n)
 {
+    if (strcmp(name, "/proc/self/exe") == 0) {
+        /* resolve it here: in the child it would name whatever runs us
+           (valgrind, a loader), not this program */
+        ssize_t got = readlink(name, out, n - 1);
+        if (got <= 0)
+            return -1;
+        out[got] = '\0';
+        return access(out, X_OK);
+    }
     if (strchr(name, '/')) {
         snprintf(out, n, "%s", name);
         return access(out, X_OK);
