@@ -83,6 +83,10 @@ static int parse_u64(const char *opt, const char *s, uint64_t *out)
     char *end;
     errno = 0;
     double d = 0;
+    if (s[0] < '0' || s[0] > '9') { /* strtoull would take " -1" as 2^64-1 */
+        fprintf(stderr, "pi: %s: '%s' is not a whole number\n", opt, s);
+        return -1;
+    }
     unsigned long long v = strtoull(s, &end, 10);
     if (*end == 'e' || *end == 'E' || *end == '.') { /* 1e10 */
         d = strtod(s, &end);
@@ -103,7 +107,7 @@ static int parse_secs(const char *opt, const char *s, long long *ms)
 {
     char *end;
     double d = strtod(s, &end);
-    if (*end || !s[0] || d < 0 || d > 1e7) {
+    if (*end || !s[0] || !(d >= 0 && d <= 1e7)) { /* also refuses nan */
         fprintf(stderr, "pi: %s: '%s' is not a number of seconds\n", opt, s);
         return -1;
     }

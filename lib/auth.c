@@ -143,9 +143,16 @@ rc_status rc_key_read_ring(const char *path, unsigned char secrets[RC_KEYRING_MA
     text[got] = '\0';
     rc_status st = RC_OK;
     int line = 0;
+    if (memchr(text, '\0', (size_t)got)) {
+        sodium_memzero(text, sizeof text);
+        snprintf(why, whylen, "key file %s contains a NUL byte: it must hold lines of %u hex digits", path,
+                 RC_KEYBYTES * 2);
+        return RC_EKEY;
+    }
     for (char *p = text; *p && st == RC_OK;) {
         char *end = strchr(p, '\n');
         size_t len = end ? (size_t)(end - p) : strlen(p);
+        char *next = end ? end + 1 : p + len; /* before len loses a '\r' (fuzz_keyfile found the hang) */
         line++;
         if (len && p[len - 1] == '\r')
             len--;
@@ -164,7 +171,7 @@ rc_status rc_key_read_ring(const char *path, unsigned char secrets[RC_KEYRING_MA
         } else {
             (*n)++;
         }
-        p = end ? end + 1 : p + len;
+        p = next;
     }
     sodium_memzero(text, sizeof text);
     if (st == RC_OK && *n == 0) {

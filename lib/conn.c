@@ -33,6 +33,8 @@ static int pct_decode(const char *s, size_t n, char *out, size_t outlen)
             int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
             if (h < 0 || l < 0) return -1;
             c = h * 16 + l;
+            if (c == 0)
+                return -1; /* a NUL would silently cut the password short */
             i += 2;
         }
         if (o + 1 >= outlen) return -1;
@@ -55,19 +57,43 @@ static int parse_uint(const char *s, size_t n, long max, long *out)
     return 0;
 }
 
-rc_status rc_url_parse(const char *s, rc_url *u, char *why, size_t whylen)
+/* The URL as it may appear in messages: the password replaced by "***"
+   (errors end up in logs, which must not undo REDCOLL_URL_FILE). */
+static void redact(const char *s, char *out, size_t n)
 {
+    const char *scheme = strstr(s, "://");
+    const char *start = scheme ? scheme + 3 : s;
+    const char *slash = strchr(start, '/');
+    const char *at = NULL;
+    for (const char *x = start; *x && (!slash || x < slash); x++)
+        if (*x == '@') at = x;
+    if (!at) {
+        snprintf(out, n, "%s", s);
+        return;
+    }
+    const char *colon = memchr(start, ':', (size_t)(at - start));
+    if (colon)
+        snprintf(out, n, "%.*s:***%s", (int)(colon - s), s, at);
+    else
+        snprintf(out, n, "%.*s***%s", (int)(start - s), s, at);
+}
+
+rc_status rc_url_parse(const char *raw, rc_url *u, char *why, size_t whylen)
+{
+    char s_shown[600];
+    const char *s = raw;
     memset(u, 0, sizeof *u);
     u->port = 6379;
-    if (!s || !*s) {
+    if (!raw || !*raw) {
         snprintf(why, whylen, "empty Redis URL");
         return RC_EINVAL;
     }
+    redact(raw, s_shown, sizeof s_shown);
     if (strncmp(s, "unix://", 7) == 0) {
         const char *p = s + 7, *q = strchr(p, '?');
         size_t n = q ? (size_t)(q - p) : strlen(p);
         if (n == 0 || p[0] != '/' || n >= sizeof u->path) {
-            snprintf(why, whylen, "bad unix socket URL '%s': expected unix:///absolute/path[?db=N]", s);
+            snprintf(why, whylen, "bad unix socket URL '%s': expected unix:///absolute/path[?db=N]", s_shown);
             return RC_EINVAL;
         }
         memcpy(u->path, p, n);
@@ -75,7 +101,7 @@ rc_status rc_url_parse(const char *s, rc_url *u, char *why, size_t whylen)
         if (q) {
             long db;
             if (strncmp(q, "?db=", 4) != 0 || parse_uint(q + 4, strlen(q + 4), 1000000, &db) != 0) {
-                snprintf(why, whylen, "bad unix socket URL '%s': only ?db=N is understood", s);
+                snprintf(why, whylen, "bad unix socket URL '%s': only ?db=N is understood", s_shown);
                 return RC_EINVAL;
             }
             u->db = (int)db;
@@ -83,7 +109,7 @@ rc_status rc_url_parse(const char *s, rc_url *u, char *why, size_t whylen)
         return RC_OK;
     }
     if (strncmp(s, "redis://", 8) != 0) {
-        snprintf(why, whylen, "bad Redis URL '%s': expected redis://[user:pass@]host[:port][/db] or unix:///path", s);
+        snprintf(why, whylen, "bad Redis URL '%s': expected redis://[user:pass@]host[:port][/db] or unix:///path", s_shown);
         return RC_EINVAL;
     }
     const char *p = s + 8;
@@ -129,14 +155,14 @@ rc_status rc_url_parse(const char *s, rc_url *u, char *why, size_t whylen)
         if (colon) portp = colon + 1;
     }
     if (he == hs || (size_t)(he - hs) >= sizeof u->host) {
-        snprintf(why, whylen, "bad Redis URL '%s': missing or too long host", s);
+        snprintf(why, whylen, "bad Redis URL '%s': missing or too long host", s_shown);
         return RC_EINVAL;
     }
     memcpy(u->host, hs, (size_t)(he - hs));
     if (portp) {
         long port;
         if (parse_uint(portp, (size_t)(hostend - portp), 65535, &port) != 0 || port == 0) {
-            snprintf(why, whylen, "bad port in Redis URL '%s'", s);
+            snprintf(why, whylen, "bad port in Redis URL '%s'", s_shown);
             return RC_EINVAL;
         }
         u->port = (int)port;
@@ -144,7 +170,7 @@ rc_status rc_url_parse(const char *s, rc_url *u, char *why, size_t whylen)
     if (slash && slash + 1 < end) {
         long db;
         if (parse_uint(slash + 1, (size_t)(end - slash - 1), 1000000, &db) != 0) {
-            snprintf(why, whylen, "bad database number in Redis URL '%s'", s);
+            snprintf(why, whylen, "bad database number in Redis URL '%s'", s_shown);
             return RC_EINVAL;
         }
         u->db = (int)db;

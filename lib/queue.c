@@ -313,7 +313,8 @@ rc_status rc_queue_remove(rc_ctx *ctx)
     do {
         st = rc_conn_cmdf(ctx->conn, &r, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
         if (st != RC_OK || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-            r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= sizeof cursor) {
+            r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= sizeof cursor ||
+            r->element[1]->type != REDIS_REPLY_ARRAY) {
             if (r) freeReplyObject(r);
             return rc_seterr(ctx, st == RC_OK ? RC_EPROTO : st, "cannot list the keys of queue '%s': %s",
                              ctx->queue, ctx->conn->err);

@@ -874,6 +874,10 @@ static rc_status take_over(worker *w, wqueue *q, redisReply **reply, const redis
     return RC_OK;
 }
 
+/* A cursor Redis refused (a server we do not trust chose it) must not wedge
+   every later scan: start over. */
+static void reset_cursor(wqueue *q) { strcpy(q->cursor, "0-0"); }
+
 /* XREADGROUP over queues [from, to); block_ms < 0: do not block. */
 static rc_status read_new(worker *w, int from, int to, long long block_ms, redisReply **reply,
                           redisReply ***ents, size_t *nent, int *qi)
@@ -949,6 +953,7 @@ static rc_status take(worker *w, redisReply **reply, redisReply ***ents, size_t 
             continue;
         rc_status st = take_over(w, q, reply, &one, attempt);
         if (st != RC_OK) {
+            reset_cursor(q);
             *qi = i;
             return st;
         }

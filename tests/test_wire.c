@@ -842,6 +842,38 @@ static void test_keyring(void)
           "bad second line named: %s", why);
 }
 
+
+/* What fuzzing found, kept as plain regressions. */
+static void test_fuzz_findings(void)
+{
+    char path[600], why[400], hex[70];
+    unsigned char secrets[RC_KEYRING_MAX][RC_KEYBYTES];
+    int k;
+    for (unsigned i = 0; i < RC_KEYBYTES; i++)
+        snprintf(hex + 2 * i, 3, "%02x", (unsigned)(i * 11 + 3));
+    snprintf(path, sizeof path, "%s/cr.key", tmpdir);
+    char text[100];
+    snprintf(text, sizeof text, "%s\r", hex); /* last line ends in CR, no LF: used to loop forever */
+    write_file(path, text, strlen(text), 0600);
+    CHECK(rc_key_read_ring(path, secrets, &k, why, sizeof why) == RC_OK && k == 1, "CR-terminated key: %s", why);
+    write_file(path, "\r", 1, 0600);
+    CHECK(rc_key_read_ring(path, secrets, &k, why, sizeof why) == RC_EKEY, "lone CR is no key");
+    char nul[80];
+    memcpy(nul, hex, 64);
+    nul[64] = '\n';
+    nul[65] = '\0';
+    memcpy(nul + 66, "junk", 4);
+    write_file(path, nul, 70, 0600);
+    CHECK(rc_key_read_ring(path, secrets, &k, why, sizeof why) == RC_EKEY && strstr(why, "NUL"),
+          "bytes after a NUL are not ignored: %s", why);
+    rc_url u;
+    CHECK(rc_url_parse("redis://user:SECRET@host:0", &u, why, sizeof why) == RC_EINVAL && !strstr(why, "SECRET") &&
+              strstr(why, "***"), "errors do not show the password: %s", why);
+    CHECK(rc_url_parse("redis://SECRET@host:99999", &u, why, sizeof why) == RC_EINVAL && !strstr(why, "SECRET"),
+          "short form password hidden too: %s", why);
+    CHECK(rc_url_parse("redis://:pa%00ss@host", &u, why, sizeof why) == RC_EINVAL, "%%00 in a password refused");
+}
+
 int main(void)
 {
     const char *t = getenv("TMPDIR");
@@ -857,6 +889,7 @@ int main(void)
     test_keygen();
     test_sealed();
     test_keyring();
+    test_fuzz_findings();
     rm_rf(tmpdir);
     if (n_failures) {
         fprintf(stderr, "test_wire: %lu of %lu checks FAILED\n", n_failures, n_checks);
