@@ -7,8 +7,8 @@
  * exact.  Each input is written as the whole content of one file, mode 0600,
  * in a private directory made once per process (mkdtemp, removed at exit),
  * then read back with both readers.  An independent oracle says what they
- * must do: a file of at most 4 x 66 bytes, read up to its first NUL byte,
- * split at LF, each line stripped of one trailing CR; blank lines are
+ * must do: a file of at most 4 x 66 bytes with no NUL byte (refused: a
+ * reader of C strings would silently ignore what follows it), split at LF, each line stripped of one trailing CR; blank lines are
  * skipped, every other line is exactly 64 hex digits, 1 to 4 of them, current
  * key first; anything else is RC_EKEY with a reason, and the ring handed back
  * is then empty and holds no key bytes.
@@ -67,8 +67,9 @@ static rc_status oracle(const uint8_t *d, size_t n, unsigned char secrets[RC_KEY
     *count = 0;
     if (n > RC_KEYRING_MAX * (RC_KEYBYTES * 2 + 2))
         return RC_EKEY;
-    const uint8_t *nul = memchr(d, 0, n);
-    size_t m = nul ? (size_t)(nul - d) : n;
+    if (memchr(d, 0, n))
+        return RC_EKEY;
+    size_t m = n;
     for (size_t i = 0; i < m;) {
         size_t j = i;
         while (j < m && d[j] != '\n')
