@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 static int hexval(int c)
 {
@@ -266,6 +267,17 @@ void rc_conn_free(rc_conn *c)
 
 rc_status rc_conn_ensure(rc_conn *c)
 {
+    long long now = rc_now_ms();
+    if (c->c && !c->c->err && !c->c->obuf[0]) {
+        /* between commands: the server may have closed it (restart,
+           timeout); find out now, for the price of one syscall, rather
+           than fail the next command */
+        char b;
+        ssize_t n = recv(c->c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+            rc_conn_drop(c);
+    }
+    c->last_used = now;
     if (c->c && !c->c->err)
         return RC_OK;
     return conn_open(c);

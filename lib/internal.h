@@ -142,6 +142,7 @@ typedef struct rc_conn {
     long long connect_ms, command_ms;
     int down_logged;          /* "lost connection" said once per outage */
     char sha[4][41];          /* SHA1 of the loaded queue scripts ("" unknown) */
+    long long last_used;      /* ms: an idle socket is checked before reuse */
     char err[256];
 } rc_conn;
 
@@ -187,7 +188,9 @@ rc_status rc_tombstone_write(rc_conn *c, const rc_keys *k, const char *queue, ui
                              long long ttl_ms);
 /* 1: an authentic marker (what it says in `what`); 0: none or not authentic;
    -1: Redis failed. */
-int rc_tombstone_check(rc_conn *c, const rc_keys *k, const char *queue, uint64_t job, char *what, size_t n);
+int rc_tombstone_check(rc_conn *c, const rc_keys *k, const char *queue, uint64_t job, long long not_before_ms,
+                       char *what, size_t n);
+long long rc_wall_ms(void);
 /* EVALSHA with EVAL fallback. */
 enum { RC_SCRIPT_DELIVER = 0, RC_SCRIPT_RENEW = 1, RC_SCRIPT_TAKEOVER = 2, RC_SCRIPT_HANDBACK = 3,
        RC_SCRIPT_COUNT_ };

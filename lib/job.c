@@ -96,6 +96,8 @@ struct rc_job {
     rc_job_stats stats;
     long long t_submit, t_end, last_meta_check, last_refresh;
     long long down_since, backoff;    /* Redis outage bookkeeping */
+    long long submitted_wall;         /* wall-clock ms of submit (control markers older are replays) */
+    long long last_progress, last_lost_check;
     rc_progress_fn progress;          /* called from rc_job_wait/test as results arrive */
     void *progress_user;
     uint64_t progress_done;           /* ndone at the last call */
@@ -552,6 +554,7 @@ rc_status rc_job_submit(rc_job *j)
     if ((st = publish_meta(j)) != RC_OK)
         return st;
     j->t_submit = rc_now_ms();
+    j->submitted_wall = rc_wall_ms();
     j->state = ST_RUNNING;
     uint64_t ranks[SUBMIT_BATCH];
     for (uint64_t r0 = 0; r0 < j->ntasks; r0 += SUBMIT_BATCH) {
@@ -570,7 +573,7 @@ rc_status rc_job_submit(rc_job *j)
     }
     rc_log(ctx, RC_LOG_INFO, "job %s: %llu tasks of kernel '%s' on queue '%s'", j->idhex,
            (unsigned long long)j->ntasks, j->kernel, ctx->queue);
-    j->last_meta_check = j->last_refresh = rc_now_ms();
+    j->last_meta_check = j->last_refresh = j->last_progress = rc_now_ms();
     return RC_OK;
 }
 
@@ -757,7 +760,10 @@ static rc_status republish(rc_job *j, uint64_t r, const char *why)
     stream_id id = {0, 0};
     if ((st = xadd_tasks(j, &r, 1, &id)) != RC_OK)
         return st;
-    j->extra[j->nextra++] = id;
+    /* ids[r] follows the newest copy (the lost-task check looks for it);
+       older copies are remembered in extra for clean-up */
+    j->extra[j->nextra++] = j->ids[r];
+    j->ids[r] = id;
     j->republished[r]++;
     j->stats.republished++;
     rc_log(j->ctx, RC_LOG_WARN, "job %s task %llu: sent a fresh authentic copy (%s)", j->idhex,
@@ -873,6 +879,7 @@ static rc_status handle(rc_job *j, unsigned char *buf, size_t len)
             j->stats.redelivered++;
         j->stats.done = j->ndone;
         add_worker(j, e.aux);
+        j->last_progress = rc_now_ms();
         return RC_OK;
     }
     if (st == RC_OK && e.kind == RC_KIND_REJECT) {
@@ -991,10 +998,10 @@ static rc_status check_meta(rc_job *j)
         freeReplyObject(r);
         char what[80];
         rc_ctx *ctx = j->ctx;
-        if (rc_tombstone_check(ctx->conn, &ctx->keys, ctx->queue, j->id, what, sizeof what) == 1) {
+        if (rc_tombstone_check(ctx->conn, &ctx->keys, ctx->queue, j->id, 0, what, sizeof what) == 1) {
             job_err(j, RC_ECANCELED, "job %s was ended by another process (%s)", j->idhex, what);
             finish(j, RC_ECANCELED);
-        } else if (rc_tombstone_check(ctx->conn, &ctx->keys, ctx->queue, 0, what, sizeof what) == 1) {
+        } else if (rc_tombstone_check(ctx->conn, &ctx->keys, ctx->queue, 0, j->submitted_wall, what, sizeof what) == 1) {
             job_err(j, RC_ECANCELED, "job %s: queue '%s' was removed", j->idhex, ctx->queue);
             finish(j, RC_ECANCELED);
         } else {
@@ -1006,6 +1013,59 @@ static rc_status check_meta(rc_job *j)
         return RC_OK;
     }
     if (r) freeReplyObject(r);
+    return st;
+}
+
+/* A task whose entry vanished from the stream (deleted, or cut so badly no
+ * worker could say which task it was) and that has no result would be
+ * waited for forever.  When no result has come for two leases, look up the
+ * newest entry of every task not done (pipelined XRANGE id id, up to 4096
+ * per look) and re-send the ones that are gone; republish() bounds it, so an
+ * attacker deleting forever ends the job with RC_EAUTH, not a hang. */
+static rc_status check_lost(rc_job *j)
+{
+    rc_ctx *ctx = j->ctx;
+    long long now = rc_now_ms(), quiet = 2 * ctx->lease_ms + 1000;
+    if (now - j->last_progress < quiet || now - j->last_lost_check < quiet)
+        return RC_OK;
+    j->last_lost_check = now;
+    enum { MAXCHECK = 4096 };
+    uint64_t *ranks = malloc(MAXCHECK * sizeof *ranks);
+    if (!ranks)
+        return RC_OK; /* a safety net, not needed to make progress */
+    size_t n = 0;
+    char idbuf[48];
+    for (uint64_t r = 0; r < j->ntasks && n < MAXCHECK; r++) {
+        if (j->done[r] || (j->ids[r].ms == 0 && j->ids[r].seq == 0))
+            continue; /* done, or re-attached: id unknown */
+        snprintf(idbuf, sizeof idbuf, "%llu-%llu", (unsigned long long)j->ids[r].ms, (unsigned long long)j->ids[r].seq);
+        if (rc_conn_append(ctx->conn, 4, (const char *[]){"XRANGE", j->kn.tasks, idbuf, idbuf}, NULL) != RC_OK)
+            break;
+        ranks[n++] = r;
+    }
+    rc_status st = RC_OK;
+    size_t lost = 0;
+    for (size_t i = 0; i < n; i++) {
+        redisReply *rep = NULL;
+        rc_status g = rc_conn_get(ctx->conn, &rep);
+        int gone = g == RC_OK && rep->type == REDIS_REPLY_ARRAY && rep->elements == 0;
+        if (rep) freeReplyObject(rep);
+        if (g == RC_EREDIS && !ctx->conn->c) {
+            st = g;
+            break;
+        }
+        if (gone) {
+            ranks[lost++] = ranks[i];
+        }
+    }
+    for (size_t i = 0; i < lost && st == RC_OK && j->state == ST_RUNNING; i++) {
+        rc_status rs = republish(j, ranks[i], "its task entry vanished from Redis without a result");
+        if (rs != RC_OK) {
+            finish(j, rs);
+            break;
+        }
+    }
+    free(ranks);
     return st;
 }
 
@@ -1021,6 +1081,8 @@ static rc_status step(rc_job *j, long long block_ms)
         st = check_meta(j);
     if (st == RC_OK && j->state == ST_RUNNING)
         refresh_ttl(j);
+    if (st == RC_OK && j->state == ST_RUNNING)
+        st = check_lost(j);
     if (st != RC_EREDIS || ctx->conn->c) {
         if (st != RC_OK && j->state == ST_RUNNING) {
             job_err(j, st, "job %s: %s", j->idhex, ctx->conn->err);
@@ -1100,7 +1162,8 @@ rc_status rc_job_wait(rc_job *j)
         if (st != RC_OK)
             return st;
         j->state = ST_RUNNING;
-        j->t_submit = j->last_meta_check = rc_now_ms();
+        j->t_submit = j->last_meta_check = j->last_progress = rc_now_ms();
+        j->submitted_wall = rc_wall_ms();
     }
     if (j->state == ST_NEW)
         return rc_seterr(ctx, RC_ESTATE, "job %s was not submitted", j->idhex);

@@ -33,7 +33,8 @@
  * not steal its task back from the worker now running it.  TAKEOVER claims
  * one lapsed entry and returns its delivery count (the attempt number).
  * HANDBACK makes an entry the caller owns claimable by anyone at once (IDLE
- * past any lease, JUSTID so it does not count as an attempt) and records why.
+ * past any lease) or after one more lease (IDLE 0), records why, and can
+ * lower its delivery count so a hand-back that was no attempt is not counted.
  */
 #include "internal.h"
 
@@ -87,16 +88,21 @@ static const char *const scripts[RC_SCRIPT_COUNT_] = {
         "  return {r[1], e, p[1] and p[1][4] or 0}\n"
         "end\n"
         "return {r[1], false, 0}\n",
-    /* KEYS stream meta why; ARGV group consumer id rank reason idle */
+    /* KEYS stream meta why; ARGV group consumer id rank reason idle free.
+       free = 'free': this hand-back was not an attempt (a stop request, a
+       missing descriptor), so the delivery count is lowered by one and the
+       next take-over, which raises it, leaves it where it was */
     [RC_SCRIPT_HANDBACK] =
         "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)\n"
         "if not (p[1] and p[1][2] == ARGV[2]) then return 0 end\n"
+        "local count = p[1][4]\n"
+        "if ARGV[7] == 'free' and count > 0 then count = count - 1 end\n"
         "if ARGV[5] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then\n"
         "  redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])\n"
         "  local t = redis.call('PTTL', KEYS[2])\n"
         "  if t > 0 then redis.call('PEXPIRE', KEYS[3], t) end\n"
         "end\n"
-        "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'IDLE', ARGV[6], 'JUSTID')\n"
+        "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'IDLE', ARGV[6], 'RETRYCOUNT', count, 'JUSTID')\n"
         "return 1\n",
 };
 
@@ -153,7 +159,7 @@ static void tombstone_key(const char *queue, uint64_t job, char *key, size_t n)
     }
 }
 
-static long long wall_ms(void)
+long long rc_wall_ms(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_REALTIME, &t);
@@ -168,7 +174,7 @@ rc_status rc_tombstone_write(rc_conn *c, const rc_keys *k, const char *queue, ui
     size_t wl = strlen(what);
     if (wl > 64)
         return RC_EINVAL;
-    rc_env e = {.kind = RC_KIND_CONTROL, .job = job, .aux = (uint64_t)wall_ms(), .payload = what, .payload_len = wl};
+    rc_env e = {.kind = RC_KIND_CONTROL, .job = job, .aux = (uint64_t)rc_wall_ms(), .payload = what, .payload_len = wl};
     size_t n = rc_wire_size_env(&e);
     rc_status st = rc_wire_encode(&e, k, queue, buf, n);
     if (st != RC_OK)
@@ -183,7 +189,8 @@ rc_status rc_tombstone_write(rc_conn *c, const rc_keys *k, const char *queue, ui
     return st;
 }
 
-int rc_tombstone_check(rc_conn *c, const rc_keys *k, const char *queue, uint64_t job, char *what, size_t n)
+int rc_tombstone_check(rc_conn *c, const rc_keys *k, const char *queue, uint64_t job, long long not_before_ms,
+                       char *what, size_t n)
 {
     char key[340], why[200];
     tombstone_key(queue, job, key, sizeof key);
@@ -197,10 +204,12 @@ int rc_tombstone_check(rc_conn *c, const rc_keys *k, const char *queue, uint64_t
     if (r->type == REDIS_REPLY_STRING &&
         rc_wire_decode_max((unsigned char *)r->str, r->len, k, queue, 64, &e, why, sizeof why) == RC_OK &&
         e.kind == RC_KIND_CONTROL && e.job == job) {
-        /* a queue removal is a command, not a state: honour only a recent one,
-           so an old marker replayed later cannot stop a fleet */
-        long long age = wall_ms() - (long long)e.aux;
-        ok = job != 0 || (age > -600000 && age < 600000);
+        /* a queue removal is a command, not a state: honour only one made
+           after the caller started (a worker) or submitted (a master), so
+           an old marker replayed later - even an authentic one - cannot stop
+           a fleet started since (hosts need synchronised clocks; a skewed
+           purge errs on the safe side: the worker serves on) */
+        ok = job != 0 || (long long)e.aux > not_before_ms;
         if (ok && what)
             snprintf(what, n, "%.*s", (int)e.payload_len, (const char *)e.payload);
     }

@@ -106,6 +106,7 @@ typedef struct worker {
     unsigned char *res;
     size_t rescap;
     int auth_fails;
+    int verified;             /* some task verified: our key is the fleet's */
     int redis_down;
     /* results waiting to be delivered in one round trip */
     struct {
@@ -165,8 +166,8 @@ static void registry_beat(worker *w, rc_conn *c, long long ttl)
 
 /* Hand the entry in hand back: immediately claimable by any other worker,
  * not counted as an attempt; optional reason recorded for the master. */
-static rc_status handback(worker *w, rc_conn *c, const char *id, int qi, uint64_t job, uint64_t rank,
-                          const char *reason)
+static rc_status handback_ex(worker *w, rc_conn *c, const char *id, int qi, uint64_t job, uint64_t rank,
+                             const char *reason, int free_attempt, const char *idle)
 {
     char meta[300], why[320], rank_s[32];
     wqueue *q = &w->q[qi];
@@ -174,11 +175,24 @@ static rc_status handback(worker *w, rc_conn *c, const char *id, int qi, uint64_
     snprintf(why, sizeof why, "%s:why", meta);
     snprintf(rank_s, sizeof rank_s, "%llu", (unsigned long long)rank);
     const char *av[] = {q->kn.tasks, meta, why, RC_GROUP, w->consumer, id, rank_s, reason ? reason : "",
-                        HANDBACK_IDLE};
+                        idle, free_attempt ? "free" : ""};
     redisReply *r = NULL;
-    rc_status st = rc_script(c, RC_SCRIPT_HANDBACK, &r, 3, 6, av, NULL);
+    rc_status st = rc_script(c, RC_SCRIPT_HANDBACK, &r, 3, 7, av, NULL);
     if (r) freeReplyObject(r);
     return st;
+}
+
+/* A kernel error: counts as an attempt; anyone may retry at once. */
+static rc_status handback(worker *w, rc_conn *c, const char *id, int qi, uint64_t job, uint64_t rank,
+                          const char *reason)
+{
+    return handback_ex(w, c, id, qi, job, rank, reason, 0, HANDBACK_IDLE);
+}
+
+/* A stop request: not an attempt; anyone may take it at once. */
+static rc_status hand_back_free(worker *w, rc_conn *c, const char *id, int qi)
+{
+    return handback_ex(w, c, id, qi, 0, 0, NULL, 1, HANDBACK_IDLE);
 }
 
 static void *lease_thread(void *arg)
@@ -216,7 +230,7 @@ static void *lease_thread(void *arg)
             continue;
         memcpy(id, w->held, sizeof id);
         int qi = w->held_q, nb = w->nb;
-        uint64_t job = w->held_job, rank = w->held_rank;
+        uint64_t rank = w->held_rank;
         char bids[MAXB][ID_MAX];
         memcpy(bids, w->bids, (size_t)nb * ID_MAX);
         pthread_mutex_unlock(&w->mu);
@@ -224,7 +238,7 @@ static void *lease_thread(void *arg)
         if (give_back) {
             rc_status st = RC_OK;
             for (int i = 0; i < nb; i++) {
-                rc_status s1 = handback(w, c, bids[i], qi, job, rank, NULL);
+                rc_status s1 = hand_back_free(w, c, bids[i], qi);
                 if (s1 != RC_OK)
                     st = s1;
             }
@@ -326,7 +340,7 @@ static int entry_parts(const redisReply *e, char *id, unsigned char **buf, size_
  * the descriptor expired); 0: hand it back; -1: Redis failed. */
 static int job_over(worker *w, int qi, const char *id, uint64_t job, char *what, size_t n)
 {
-    int ended = rc_tombstone_check(w->conn, &w->ctx->keys, w->q[qi].name, job, what, n);
+    int ended = rc_tombstone_check(w->conn, &w->ctx->keys, w->q[qi].name, job, 0, what, n);
     if (ended != 0)
         return ended;
     struct timespec t;
@@ -355,10 +369,13 @@ static rc_status orphaned(worker *w, int qi, const char *id, uint64_t job, uint6
                (unsigned long long)rank);
         return deliver(w, qi, id, job, NULL, 0);
     }
-    rc_log(w->ctx, RC_LOG_WARN, "job %s's descriptor is missing without an authenticated end; handing task %llu "
-                                "back for its master to restore", hex, (unsigned long long)rank);
-    rc_status st = handback(w, w->conn, id, qi, job, rank, NULL);
-    nap(w, 500);
+    /* keep it for one more lease (not counted as an attempt): its master
+       may restore the descriptor; if it never does, the task ages past the
+       retention time and is dropped.  Not handed back at once, so leftovers
+       of a dead master cannot crowd out live jobs. */
+    rc_log(w->ctx, RC_LOG_WARN, "job %s's descriptor is missing without an authenticated end; leaving task %llu "
+                                "for a lease for its master to restore", hex, (unsigned long long)rank);
+    rc_status st = handback_ex(w, w->conn, id, qi, job, rank, NULL, 1, "0");
     return is_nogroup(w->conn, st) ? st : RC_OK;
 }
 
@@ -381,7 +398,7 @@ static void unbatch(worker *w, char (*ids)[ID_MAX], int n)
 
 /* Deliver n results (or plain acks: len 0) of queue qi in one round trip. */
 static rc_status deliver_many(worker *w, int qi, int n, char (*ids)[ID_MAX], const uint64_t *jobs,
-                              const unsigned char *const *envs, const size_t *lens)
+                              const unsigned char *const *envs, const size_t *lens, int *refused_out)
 {
     wqueue *q = &w->q[qi];
     const char *av[2 + 4 * MAXB];
@@ -413,6 +430,11 @@ static rc_status deliver_many(worker *w, int qi, int n, char (*ids)[ID_MAX], con
                 refused[i] = r->element[i]->type == REDIS_REPLY_INTEGER && r->element[i]->integer == 0;
             freeReplyObject(r);
             unbatch(w, ids, n);
+            if (refused_out) { /* the caller decides */
+                for (int i = 0; i < n; i++)
+                    refused_out[i] = refused[i];
+                return st;
+            }
             for (int i = 0; i < n; i++)
                 if (refused[i]) { /* the descriptor vanished while we ran the task */
                     rc_env claim;
@@ -453,7 +475,20 @@ static rc_status deliver(worker *w, int qi, const char *id, uint64_t job, const 
     char ids[1][ID_MAX];
     snprintf(ids[0], ID_MAX, "%s", id);
     const unsigned char *envs[1] = {env ? env : (const unsigned char *)""};
-    return deliver_many(w, qi, 1, ids, &job, envs, &len);
+    return deliver_many(w, qi, 1, ids, &job, envs, &len, NULL);
+}
+
+/* A rejection notice: delivered if its job exists; RC_ENOTFOUND if not. */
+static rc_status deliver_notice(worker *w, int qi, const char *id, uint64_t job, const unsigned char *env, size_t len)
+{
+    if (!len)
+        return RC_ENOTFOUND;
+    char ids[1][ID_MAX];
+    snprintf(ids[0], ID_MAX, "%s", id);
+    const unsigned char *envs[1] = {env};
+    int refused = 0;
+    rc_status st = deliver_many(w, qi, 1, ids, &job, envs, &len, &refused);
+    return st == RC_OK && refused ? RC_ENOTFOUND : st;
 }
 
 /* Send everything in the outbox. */
@@ -465,7 +500,7 @@ static rc_status flush(worker *w)
     const unsigned char *envs[MAXB];
     for (int i = 0; i < n; i++)
         envs[i] = w->outbox.buf + w->outbox.off[i];
-    rc_status st = deliver_many(w, w->outbox.qi, n, w->outbox.id, w->outbox.job, envs, w->outbox.len);
+    rc_status st = deliver_many(w, w->outbox.qi, n, w->outbox.id, w->outbox.job, envs, w->outbox.len, NULL);
     w->outbox.n = 0;
     w->outbox.used = 0;
     return st;
@@ -510,11 +545,23 @@ static void refuse(worker *w, int qi, const char *id, const unsigned char *buf, 
         if (ensure_res(w, n) != RC_OK || rc_wire_encode(&e, &ctx->keys, qname, w->res, n) != RC_OK)
             n = 0;
     }
-    (void)deliver(w, qi, id, peek ? claim.job : 0, w->res, n);
+    /* a notice can only go to a job that exists; either way the entry goes:
+       an unverifiable entry is never handed back (it would circle forever) */
+    if (deliver_notice(w, qi, id, peek ? claim.job : 0, w->res, n) != RC_OK)
+        (void)deliver(w, qi, id, 0, NULL, 0);
+    /* Back off only when this worker's own key looks wrong: entries signed
+       with another key and nothing ever verified here.  A worker that has
+       verified work is right about its key; junk and forgeries (whatever key
+       id they claim) are deleted without slowing it down, or an attacker
+       could stall the pool by filling the queue with them. */
+    int key_suspect = peek && claim.keyid != ctx->keys.keyid && !w->verified;
+    if (!key_suspect)
+        return;
     long long backoff = 250LL << (w->auth_fails - 1 < 5 ? w->auth_fails - 1 : 5);
     if (backoff > 8000)
         backoff = 8000;
-    rc_log(ctx, RC_LOG_WARN, "%d refusal(s) in a row; backing off %lld ms", w->auth_fails, backoff);
+    rc_log(ctx, RC_LOG_WARN, "%d refusal(s) in a row and nothing verified yet; backing off %lld ms", w->auth_fails,
+           backoff);
     nap(w, backoff);
 }
 
@@ -598,16 +645,60 @@ static void list_kernels(const rc_ctx *ctx, char *out, size_t n)
 }
 
 /* The reason the previous attempt of a task failed, if one was recorded. */
-static void last_reason(worker *w, int qi, uint64_t job, uint64_t rank, char *out, size_t n)
+/* Attempt records.  The delivery count of an entry is no evidence: anyone
+ * with Redis access can raise it (XCLAIM under any name).  So a worker that
+ * takes a task over records, MAC'd, how many take-over starts the task has
+ * had and why the last attempt failed, in rc:{Q}:job:J:why field a:<rank>;
+ * the next taker trusts only a record that verifies.  Starts by first
+ * delivery are not recorded (the hot path pays nothing). */
+static void attempt_read(worker *w, int qi, uint64_t job, uint64_t rank, uint64_t *starts, char *reason, size_t n)
 {
-    char meta[300], why[320];
+    char meta[300], why[320], whyerr[200];
     rc_job_keys(w->q[qi].name, job, meta, sizeof meta, NULL, 0);
     snprintf(why, sizeof why, "%s:why", meta);
-    snprintf(out, n, "its worker died, was killed or stalled past the lease");
+    *starts = 0;
+    snprintf(reason, n, "its worker died, was killed or stalled past the lease");
     redisReply *r = NULL;
-    if (rc_conn_cmdf(w->conn, &r, "HGET %s %llu", why, (unsigned long long)rank) == RC_OK &&
-        r->type == REDIS_REPLY_STRING)
-        snprintf(out, n, "%.*s", (int)(r->len > 400 ? 400 : r->len), r->str);
+    if (rc_conn_cmdf(w->conn, &r, "HGET %s a:%llu", why, (unsigned long long)rank) == RC_OK &&
+        r->type == REDIS_REPLY_STRING) {
+        rc_env e;
+        if (rc_wire_decode_max((unsigned char *)r->str, r->len, &w->ctx->keys, w->q[qi].name, 1024, &e, whyerr,
+                               sizeof whyerr) == RC_OK &&
+            e.kind == RC_KIND_CONTROL && e.job == job && e.rank == rank) {
+            *starts = e.aux;
+            if (e.payload_len)
+                snprintf(reason, n, "%.*s", (int)e.payload_len, (const char *)e.payload);
+        } else {
+            rc_log(w->ctx, RC_LOG_WARN, "task %llu: ignoring an attempt record that does not verify (%s)",
+                   (unsigned long long)rank, whyerr);
+        }
+    }
+    if (r) freeReplyObject(r);
+}
+
+static void attempt_write(worker *w, int qi, uint64_t job, uint64_t rank, uint64_t starts, const char *reason)
+{
+    char meta[300], why[320], field[40], px[32];
+    rc_job_keys(w->q[qi].name, job, meta, sizeof meta, NULL, 0);
+    snprintf(why, sizeof why, "%s:why", meta);
+    snprintf(field, sizeof field, "a:%llu", (unsigned long long)rank);
+    snprintf(px, sizeof px, "%lld", w->ctx->retention_ms);
+    size_t rl = reason ? strlen(reason) : 0;
+    if (rl > 1000)
+        rl = 1000;
+    rc_env e = {.kind = RC_KIND_CONTROL, .job = job, .rank = rank, .aux = starts, .payload = reason,
+                .payload_len = rl};
+    unsigned char buf[RC_HDR_BYTES + RC_MAC_BYTES + 1024];
+    size_t n = rc_wire_size_env(&e);
+    if (n > sizeof buf || rc_wire_encode(&e, &w->ctx->keys, w->q[qi].name, buf, n) != RC_OK)
+        return;
+    redisReply *r = NULL;
+    const char *av[] = {"HSET", why, field, (const char *)buf};
+    size_t al[] = {4, strlen(why), strlen(field), n};
+    (void)rc_conn_cmd(w->conn, &r, 4, av, al);
+    if (r) freeReplyObject(r);
+    r = NULL;
+    (void)rc_conn_cmdf(w->conn, &r, "PEXPIRE %s %s", why, px);
     if (r) freeReplyObject(r);
 }
 
@@ -765,17 +856,24 @@ static rc_status run_entry(worker *w, int qi, const char *id, unsigned char *buf
         return RC_OK;
     }
     w->auth_fails = 0;
+    w->verified = 1;
     set_held(w, id, qi, e.job, e.rank);
 
     char msg[700];
-    if (attempt > ctx->max_attempts) {
-        /* poison: started max_attempts times already and never finished */
+    uint64_t starts = 0; /* recorded take-over starts before this one */
+    if (attempt > 1) {
+        /* taken over: count only verified starts, not the delivery count */
         char reason[420];
-        last_reason(w, qi, e.job, e.rank, reason, sizeof reason);
-        snprintf(msg, sizeof msg, "given up after %lld attempt(s) (--max-attempts %d); last: %s", attempt - 1,
-                 ctx->max_attempts, reason);
-        rc_log(ctx, RC_LOG_ERROR, "task %llu: %s", (unsigned long long)e.rank, msg);
-        return send_result(w, qi, id, &e, (uint32_t)attempt, RC_EKERNEL, msg, strlen(msg));
+        attempt_read(w, qi, e.job, e.rank, &starts, reason, sizeof reason);
+        attempt = 2 + (long long)starts;
+        if (attempt > ctx->max_attempts) {
+            /* poison: started max_attempts times already and never finished */
+            snprintf(msg, sizeof msg, "given up after %lld attempt(s) (--max-attempts %d); last: %s", attempt - 1,
+                     ctx->max_attempts, reason);
+            rc_log(ctx, RC_LOG_ERROR, "task %llu: %s", (unsigned long long)e.rank, msg);
+            return send_result(w, qi, id, &e, (uint32_t)attempt, RC_EKERNEL, msg, strlen(msg));
+        }
+        attempt_write(w, qi, e.job, e.rank, ++starts, NULL);
     }
 
     rc_task *t = &w->task;
@@ -829,7 +927,8 @@ static rc_status run_entry(worker *w, int qi, const char *id, unsigned char *buf
         rc_log(ctx, RC_LOG_WARN, "task %llu: %s", (unsigned long long)e.rank, msg);
         if (attempt < ctx->max_attempts) {
             /* let another worker (or this one) try again; the reason stays */
-            st = handback(w, w->conn, id, qi, e.job, e.rank, msg);
+            attempt_write(w, qi, e.job, e.rank, starts, msg);
+            st = handback(w, w->conn, id, qi, e.job, e.rank, NULL);
             return is_nogroup(w->conn, st) ? st : RC_OK;
         }
         return send_result(w, qi, id, &e, (uint32_t)attempt, RC_EKERNEL, msg, strlen(msg));
@@ -879,7 +978,7 @@ static rc_status take_over(worker *w, wqueue *q, redisReply **reply, const redis
 static void reset_cursor(wqueue *q) { strcpy(q->cursor, "0-0"); }
 
 /* XREADGROUP over queues [from, to); block_ms < 0: do not block. */
-static rc_status read_new(worker *w, int from, int to, long long block_ms, redisReply **reply,
+static rc_status read_new(worker *w, const int *qs, int nqs, long long block_ms, redisReply **reply,
                           redisReply ***ents, size_t *nent, int *qi)
 {
     const char *av[8 + 2 * MAX_QUEUES];
@@ -898,9 +997,9 @@ static rc_status read_new(worker *w, int from, int to, long long block_ms, redis
         av[n++] = block;
     }
     av[n++] = "STREAMS";
-    for (int i = from; i < to; i++)
-        av[n++] = w->q[i].kn.tasks;
-    for (int i = from; i < to; i++)
+    for (int i = 0; i < nqs; i++)
+        av[n++] = w->q[qs[i]].kn.tasks;
+    for (int i = 0; i < nqs; i++)
         av[n++] = ">";
     redisReply *r = NULL;
     rc_status st = rc_conn_cmd(w->conn, &r, n, av, NULL);
@@ -910,8 +1009,9 @@ static rc_status read_new(worker *w, int from, int to, long long block_ms, redis
     }
     /* [[stream, [entry, ...]], ...] or nil; take the first entry, in queue order */
     if (r->type == REDIS_REPLY_ARRAY) {
-        for (int i = from; i < to; i++)
+        for (int x = 0; x < nqs; x++)
             for (size_t k = 0; k < r->elements; k++) {
+                int i = qs[x];
                 const redisReply *s = r->element[k];
                 if (s->type == REDIS_REPLY_ARRAY && s->elements == 2 && s->element[0]->type == REDIS_REPLY_STRING &&
                     s->element[0]->len == w->q[i].kn.tasks_len &&
@@ -968,24 +1068,34 @@ static rc_status take(worker *w, redisReply **reply, redisReply ***ents, size_t 
         if (strcmp(q->cursor, "0-0") == 0)
             q->last_reclaim = now;
     }
-    if (w->nq > 1) { /* priority: the first queue with work wins */
-        for (int i = 0; i < w->nq; i++) {
-            if (w->q[i].removed)
-                continue;
-            rc_status st = read_new(w, i, i + 1, -1, reply, ents, nent, qi);
+    int live[MAX_QUEUES], nl = 0;
+    for (int i = 0; i < w->nq; i++)
+        if (!w->q[i].removed)
+            live[nl++] = i;
+    if (nl > 1) { /* priority: the first queue with work wins */
+        for (int x = 0; x < nl; x++) {
+            rc_status st = read_new(w, &live[x], 1, -1, reply, ents, nent, qi);
             if (st != RC_OK || *nent) {
-                if (st != RC_OK) *qi = i;
+                if (st != RC_OK) *qi = live[x];
                 return st;
             }
         }
     }
     /* block on all live queues for one poll slice */
-    int from = 0;
-    while (from < w->nq && w->q[from].removed)
-        from++;
-    rc_status st = read_new(w, from, w->nq, ctx->poll_ms, reply, ents, nent, qi);
-    if (st != RC_OK)
-        *qi = from;
+    rc_status st = read_new(w, live, nl, ctx->poll_ms, reply, ents, nent, qi);
+    if (st != RC_OK) {
+        *qi = live[0];
+        if (nl > 1) /* which stream is gone? the error does not say */
+            for (int x = 0; x < nl; x++) {
+                redisReply *p = NULL;
+                rc_status ps = rc_conn_cmdf(w->conn, &p, "XINFO GROUPS %s", w->q[live[x]].kn.tasks);
+                if (p) freeReplyObject(p);
+                if (ps != RC_OK) {
+                    *qi = live[x];
+                    break;
+                }
+            }
+    }
     return st;
 }
 
@@ -1030,7 +1140,7 @@ static int queue_gone(worker *w, int qi)
 {
     wqueue *q = &w->q[qi];
     char what[80];
-    int removed = rc_tombstone_check(w->conn, &w->ctx->keys, q->name, 0, what, sizeof what);
+    int removed = rc_tombstone_check(w->conn, &w->ctx->keys, q->name, 0, w->started_ms, what, sizeof what);
     if (removed == 1) {
         rc_log(w->ctx, RC_LOG_WARN, "queue '%s' was removed (authenticated): no longer serving it", q->name);
         q->removed = 1;
@@ -1187,7 +1297,7 @@ rc_status rc_worker_run(rc_ctx *ctx)
                 /* stopping: the task in hand is done; the rest were never started */
                 for (size_t m = k; m < nent; m++)
                     if (entry_parts(ents[m], id, &buf, &len) == 0)
-                        (void)handback(w, w->conn, id, qi, 0, 0, NULL);
+                        (void)hand_back_free(w, w->conn, id, qi);
                 rc_log(ctx, RC_LOG_INFO, "stopping: handed %zu unstarted task(s) back", nent - k);
                 break;
             }
