@@ -1,8 +1,15 @@
-/* redcoll.c - the command-line tool: key generation and queue control.
+/* redcoll.c - the command-line tool: keys, queue control and inspection, the generic plugin worker.
  *
- * Subcommands are few now (keygen, purge); each has --help and exits with
- * 0 on success, 1 on a runtime failure, 2 on bad usage, so scripts can tell
- * a typo from an outage. */
+ * One tool for everything an operator does around a pool: make the shared
+ * key (keygen), look at a queue (workers, jobs, tasks, stats, watch), act on
+ * it (cancel a job, purge a queue), and run workers for kernels shipped as
+ * plugins (worker, with -n to supervise several).  This file dispatches and
+ * holds the two oldest commands; the others live in cli_inspect.c and
+ * cli_worker.c.  Each subcommand has --help and exits with 0 on success, 1
+ * on a runtime failure, 2 on bad usage, so scripts can tell a typo from an
+ * outage; --json gives one machine-readable object where a script would
+ * want one. */
+#include "cli_common.h"
 #include "redcoll.h"
 
 #include <stdio.h>
@@ -12,14 +19,21 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: redcoll COMMAND [args]\n\n"
+            "usage: redcoll COMMAND [args]   (redcoll COMMAND --help for each)\n\n"
             "  keygen FILE           write a fresh shared key to FILE (mode 0600; never overwrites)\n"
             "  purge QUEUE           remove QUEUE: its pending tasks and jobs; its workers exit\n"
-            "                        (Redis from --redis URL or REDCOLL_URL; the key from\n"
-            "                        --key-file or REDCOLL_KEY_FILE: workers obey only an\n"
-            "                        authenticated removal)\n"
+            "                        (needs the key: workers obey only an authenticated removal)\n"
+            "  workers               live workers of a queue: host, pid, task in hand, done, idle\n"
+            "  jobs                  jobs in a queue: kernel, tasks done/running/queued/failed\n"
+            "  tasks JOB             the state of each task of a job, its worker, its errors\n"
+            "  stats                 throughput, queue depth, redeliveries, auth failures\n"
+            "  watch                 a live view of workers, jobs and stats\n"
+            "  cancel JOB            cancel a job by id (needs the key)\n"
+            "  worker --plugin F.so  serve a queue with kernels from plugins; -n N supervises N\n"
             "  --version             print the version\n"
             "  --help                this text\n\n"
+            "Queue commands take --redis URL (or REDCOLL_URL / REDCOLL_URL_FILE), --queue Q\n"
+            "(default redcoll; pi uses pi), --key-file F (or REDCOLL_KEY_FILE) and --json.\n"
             "Exit status: 0 success, 1 failure, 2 bad usage.\n");
 }
 
@@ -105,6 +119,14 @@ int main(int argc, char **argv)
         return cmd_keygen(argc - 1, argv + 1);
     if (strcmp(argv[1], "purge") == 0)
         return cmd_purge(argc - 1, argv + 1);
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {{"workers", cmd_workers}, {"jobs", cmd_jobs},     {"tasks", cmd_tasks},  {"stats", cmd_stats},
+                {"watch", cmd_watch},     {"cancel", cmd_cancel}, {"worker", cmd_worker}};
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
+        if (strcmp(argv[1], cmds[i].name) == 0)
+            return cmds[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "redcoll: unknown command '%s' (see redcoll --help)\n", argv[1]);
     return 2;
 }
