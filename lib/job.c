@@ -101,6 +101,7 @@ struct rc_job {
     rc_progress_fn progress;          /* called from rc_job_wait/test as results arrive */
     void *progress_user;
     uint64_t progress_done;           /* ndone at the last call */
+    int progress_final;               /* the end was reported */
     long long progress_at;
 
     unsigned char *enc;               /* encode scratch */
@@ -1122,6 +1123,11 @@ static void report_progress(rc_job *j)
     long long now = rc_now_ms();
     if (j->state == ST_RUNNING && (j->ndone == j->progress_done || now - j->progress_at < 200))
         return;
+    if (j->state != ST_RUNNING) { /* the final call, once */
+        if (j->progress_final)
+            return;
+        j->progress_final = 1;
+    }
     j->progress_done = j->ndone;
     j->progress_at = now;
     rc_job_stats st;
