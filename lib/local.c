@@ -106,15 +106,23 @@ static int wait_exit(pid_t pid, long long ms)
     }
 }
 
-static void stop_pid(pid_t pid, long long grace_ms)
+
+/* Wake workers blocked in a poll slice: drop every client connection (the
+   stop request is already delivered, so a woken worker exits; one that was
+   delivering reconnects and finishes). */
+static void wake_workers(const rc_local *loc)
 {
-    if (pid <= 0)
+    rc_url u;
+    memset(&u, 0, sizeof u);
+    u.is_unix = 1;
+    snprintf(u.path, sizeof u.path, "%s", loc->sock);
+    rc_conn *c = rc_conn_new(&u, 500, 500);
+    if (!c)
         return;
-    kill(pid, SIGTERM);
-    if (!wait_exit(pid, grace_ms)) {
-        kill(pid, SIGKILL);
-        wait_exit(pid, 5000);
-    }
+    redisReply *r = NULL;
+    (void)rc_conn_cmdf(c, &r, "CLIENT KILL TYPE normal SKIPME yes");
+    if (r) freeReplyObject(r);
+    rc_conn_free(c);
 }
 
 void rc_local_stop(rc_local *loc)
@@ -125,6 +133,8 @@ void rc_local_stop(rc_local *loc)
     for (int i = 0; i < loc->nworkers; i++)
         if (loc->workers[i] > 0)
             kill(loc->workers[i], SIGTERM);
+    if (loc->nworkers && loc->redis > 0)
+        wake_workers(loc);
     /* an idle worker exits within one poll slice; one deep in a long task
        would take as long as the task, and the caller is done with the
        pool (finished or interrupted), so it gets a short grace, then KILL */
@@ -136,7 +146,11 @@ void rc_local_stop(rc_local *loc)
             wait_exit(loc->workers[i], 5000);
         }
     }
-    stop_pid(loc->redis, 5000);
+    /* nothing in the private server is worth a graceful shutdown */
+    if (loc->redis > 0) {
+        kill(loc->redis, SIGKILL);
+        wait_exit(loc->redis, 5000);
+    }
     if (loc->dir[0])
         remove_dir(loc->dir);
     free(loc->workers);

@@ -46,10 +46,11 @@ static const char *const scripts[RC_SCRIPT_COUNT_] = {
        per result.  Returns 1/0 per result (0: descriptor missing, entry
        left alone).  A batch of results costs one round trip. */
     [RC_SCRIPT_DELIVER] =
-        "local out, acks, ttl = {}, {}, {}\n"
+        "local out, acks, ttl, live = {}, {}, {}, {}\n"
         "for k = 1, (#KEYS - 1) / 2 do\n"
         "  local meta, res, id, env = KEYS[2*k], KEYS[2*k+1], ARGV[2*k], ARGV[2*k+1]\n"
-        "  if env ~= '' and redis.call('EXISTS', meta) == 0 then\n"
+        "  if env ~= '' and live[meta] == nil then live[meta] = redis.call('EXISTS', meta) end\n"
+        "  if env ~= '' and live[meta] == 0 then\n"
         "    out[k] = 0\n"
         "  else\n"
         "    if env ~= '' then\n"
@@ -69,16 +70,19 @@ static const char *const scripts[RC_SCRIPT_COUNT_] = {
         "  redis.call('XDEL', KEYS[1], unpack(acks))\n"
         "end\n"
         "return out\n",
+    /* returns {renewed, held by another consumer} */
     [RC_SCRIPT_RENEW] =
-        "local n = 0\n"
+        "local n, stolen = 0, 0\n"
         "for i = 3, #ARGV do\n"
         "  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)\n"
         "  if p[1] and p[1][2] == ARGV[2] then\n"
         "    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')\n"
         "    n = n + 1\n"
+        "  elseif p[1] then\n"
+        "    stolen = stolen + 1\n"
         "  end\n"
         "end\n"
-        "return n\n",
+        "return {n, stolen}\n",
     /* KEYS stream; ARGV group consumer min-idle cursor */
     [RC_SCRIPT_TAKEOVER] =
         "local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', 1)\n"

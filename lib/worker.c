@@ -260,7 +260,10 @@ static void *lease_thread(void *arg)
                 av[3 + i] = bids[i];
             redisReply *r = NULL;
             rc_status st = rc_script(c, RC_SCRIPT_RENEW, &r, 1, 2 + nb, av, NULL);
-            int owned = st == RC_OK && r && r->type == REDIS_REPLY_INTEGER && r->integer == nb;
+            /* warn only when another worker holds one of ours: an entry
+               merely gone was acked by our own delivery meanwhile */
+            int owned = !(st == RC_OK && r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                          r->element[1]->type == REDIS_REPLY_INTEGER && r->element[1]->integer > 0);
             pthread_mutex_lock(&w->mu);
             int still_held = strcmp(w->held, id) == 0; /* not delivered meanwhile */
             pthread_mutex_unlock(&w->mu);
