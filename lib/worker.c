@@ -1259,6 +1259,10 @@ rc_status rc_worker_run(rc_ctx *ctx)
             if (r) freeReplyObject(r);
             if (st != RC_EREDIS)
                 break;
+            if (interrupted(w)) { /* stopping anyway: a dropped connection is how we were woken */
+                st = RC_OK;
+                break;
+            }
             if (!w->redis_down)
                 rc_log(ctx, RC_LOG_WARN, "%s; retrying with backoff", w->conn->err);
             w->redis_down = 1;
