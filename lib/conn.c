@@ -267,7 +267,6 @@ void rc_conn_free(rc_conn *c)
 
 rc_status rc_conn_ensure(rc_conn *c)
 {
-    long long now = rc_now_ms();
     if (c->c && !c->c->err && !c->c->obuf[0]) {
         /* between commands: the server may have closed it (restart,
            timeout); find out now, for the price of one syscall, rather
@@ -277,7 +276,6 @@ rc_status rc_conn_ensure(rc_conn *c)
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
             rc_conn_drop(c);
     }
-    c->last_used = now;
     if (c->c && !c->c->err)
         return RC_OK;
     return conn_open(c);

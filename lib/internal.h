@@ -142,7 +142,6 @@ typedef struct rc_conn {
     long long connect_ms, command_ms;
     int down_logged;          /* "lost connection" said once per outage */
     char sha[4][41];          /* SHA1 of the loaded queue scripts ("" unknown) */
-    long long last_used;      /* ms: an idle socket is checked before reuse */
     char err[256];
 } rc_conn;
 

@@ -33,8 +33,8 @@
  * not steal its task back from the worker now running it.  TAKEOVER claims
  * one lapsed entry and returns its delivery count (the attempt number).
  * HANDBACK makes an entry the caller owns claimable by anyone at once (IDLE
- * past any lease) or after one more lease (IDLE 0), records why, and can
- * lower its delivery count so a hand-back that was no attempt is not counted.
+ * past any lease) or after one more lease (IDLE 0), and can lower its
+ * delivery count so a hand-back that was no attempt is not counted.
  */
 #include "internal.h"
 
@@ -92,7 +92,8 @@ static const char *const scripts[RC_SCRIPT_COUNT_] = {
         "  return {r[1], e, p[1] and p[1][4] or 0}\n"
         "end\n"
         "return {r[1], false, 0}\n",
-    /* KEYS stream meta why; ARGV group consumer id rank reason idle free.
+    /* KEYS stream meta why; ARGV group consumer id rank (unused) idle free.
+       Failure reasons are MAC'd attempt records the worker writes itself.
        free = 'free': this hand-back was not an attempt (a stop request, a
        missing descriptor), so the delivery count is lowered by one and the
        next take-over, which raises it, leaves it where it was */
@@ -101,11 +102,6 @@ static const char *const scripts[RC_SCRIPT_COUNT_] = {
         "if not (p[1] and p[1][2] == ARGV[2]) then return 0 end\n"
         "local count = p[1][4]\n"
         "if ARGV[7] == 'free' and count > 0 then count = count - 1 end\n"
-        "if ARGV[5] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then\n"
-        "  redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])\n"
-        "  local t = redis.call('PTTL', KEYS[2])\n"
-        "  if t > 0 then redis.call('PEXPIRE', KEYS[3], t) end\n"
-        "end\n"
         "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'IDLE', ARGV[6], 'RETRYCOUNT', count, 'JUSTID')\n"
         "return 1\n",
 };

@@ -167,14 +167,14 @@ static void registry_beat(worker *w, rc_conn *c, long long ttl)
 /* Hand the entry in hand back: immediately claimable by any other worker,
  * not counted as an attempt; optional reason recorded for the master. */
 static rc_status handback_ex(worker *w, rc_conn *c, const char *id, int qi, uint64_t job, uint64_t rank,
-                             const char *reason, int free_attempt, const char *idle)
+                             int free_attempt, const char *idle)
 {
     char meta[300], why[320], rank_s[32];
     wqueue *q = &w->q[qi];
     rc_job_keys(q->name, job, meta, sizeof meta, NULL, 0);
     snprintf(why, sizeof why, "%s:why", meta);
     snprintf(rank_s, sizeof rank_s, "%llu", (unsigned long long)rank);
-    const char *av[] = {q->kn.tasks, meta, why, RC_GROUP, w->consumer, id, rank_s, reason ? reason : "",
+    const char *av[] = {q->kn.tasks, meta, why, RC_GROUP, w->consumer, id, rank_s, "",
                         idle, free_attempt ? "free" : ""};
     redisReply *r = NULL;
     rc_status st = rc_script(c, RC_SCRIPT_HANDBACK, &r, 3, 7, av, NULL);
@@ -183,16 +183,15 @@ static rc_status handback_ex(worker *w, rc_conn *c, const char *id, int qi, uint
 }
 
 /* A kernel error: counts as an attempt; anyone may retry at once. */
-static rc_status handback(worker *w, rc_conn *c, const char *id, int qi, uint64_t job, uint64_t rank,
-                          const char *reason)
+static rc_status handback(worker *w, rc_conn *c, const char *id, int qi, uint64_t job, uint64_t rank)
 {
-    return handback_ex(w, c, id, qi, job, rank, reason, 0, HANDBACK_IDLE);
+    return handback_ex(w, c, id, qi, job, rank, 0, HANDBACK_IDLE);
 }
 
 /* A stop request: not an attempt; anyone may take it at once. */
 static rc_status hand_back_free(worker *w, rc_conn *c, const char *id, int qi)
 {
-    return handback_ex(w, c, id, qi, 0, 0, NULL, 1, HANDBACK_IDLE);
+    return handback_ex(w, c, id, qi, 0, 0, 1, HANDBACK_IDLE);
 }
 
 static void *lease_thread(void *arg)
@@ -378,7 +377,7 @@ static rc_status orphaned(worker *w, int qi, const char *id, uint64_t job, uint6
        of a dead master cannot crowd out live jobs. */
     rc_log(w->ctx, RC_LOG_WARN, "job %s's descriptor is missing without an authenticated end; leaving task %llu "
                                 "for a lease for its master to restore", hex, (unsigned long long)rank);
-    rc_status st = handback_ex(w, w->conn, id, qi, job, rank, NULL, 1, "0");
+    rc_status st = handback_ex(w, w->conn, id, qi, job, rank, 1, "0");
     return is_nogroup(w->conn, st) ? st : RC_OK;
 }
 
@@ -931,7 +930,7 @@ static rc_status run_entry(worker *w, int qi, const char *id, unsigned char *buf
         if (attempt < ctx->max_attempts) {
             /* let another worker (or this one) try again; the reason stays */
             attempt_write(w, qi, e.job, e.rank, starts, msg);
-            st = handback(w, w->conn, id, qi, e.job, e.rank, NULL);
+            st = handback(w, w->conn, id, qi, e.job, e.rank);
             return is_nogroup(w->conn, st) ? st : RC_OK;
         }
         return send_result(w, qi, id, &e, (uint32_t)attempt, RC_EKERNEL, msg, strlen(msg));
