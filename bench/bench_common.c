@@ -518,3 +518,15 @@ void bj_free(bc_json *j)
     free(j->buf);
     memset(j, 0, sizeof *j);
 }
+
+volatile sig_atomic_t bc_stop;
+rc_ctx *volatile bc_ctx;
+
+void bc_on_signal(int sig)
+{
+    (void)sig;
+    if (bc_stop++)
+        _exit(130);
+    if (bc_ctx)
+        rc_ctx_interrupt(bc_ctx);
+}

@@ -18,6 +18,9 @@
 #define BENCH_COMMON_H
 
 #include <hiredis/hiredis.h>
+#include "redcoll.h"
+
+#include <signal.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +28,12 @@
 
 /* ------------------------------------------------------------------ */
 /* clocks */
+
+/* SIGINT/SIGTERM handler shared by the benchmarks: the first signal
+   interrupts bc_ctx (the job in flight) and sets bc_stop, the second exits. */
+extern volatile sig_atomic_t bc_stop;
+extern rc_ctx *volatile bc_ctx;
+void bc_on_signal(int sig);
 
 double bc_now(void);          /* CLOCK_MONOTONIC, seconds */
 double bc_self_cpu(void);     /* user+system CPU of this process, seconds */

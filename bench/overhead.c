@@ -50,17 +50,6 @@
 #define RAW_MIN 2000       /* ... and at least this many later */
 #define RAW_TARGET_S 0.6   /* later rounds: about this long per raw phase */
 
-static volatile sig_atomic_t g_stop;
-static rc_ctx *volatile g_ctx;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    if (g_stop++)
-        _exit(130);
-    if (g_ctx)
-        rc_ctx_interrupt(g_ctx);
-}
 
 /* ------------------------------------------------------------------ */
 /* worker role */
@@ -80,11 +69,11 @@ static int worker_main(void)
     rc_ctx *ctx = rc_ctx_create();
     if (!ctx || rc_register_kernel(ctx, "noop", noop_kernel, NULL) != RC_OK)
         return 1;
-    g_ctx = ctx;
+    bc_ctx = ctx;
     rc_status st = rc_worker_run(ctx);
     if (st != RC_OK)
         fprintf(stderr, "overhead worker: %s: %s\n", rc_strerror(st), rc_ctx_errmsg(ctx));
-    g_ctx = NULL;
+    bc_ctx = NULL;
     rc_ctx_destroy(ctx);
     return st == RC_OK ? 0 : 1;
 }
@@ -410,7 +399,7 @@ static int run_raw(const char *url, redisContext *mc, int mode, int k, uint64_t 
     uint64_t got = 0;
     char last[64] = "0-0";
     double deadline = bc_now() + 120;
-    while (got < n && !bad && !g_stop && bc_now() < deadline) {
+    while (got < n && !bad && !bc_stop && bc_now() < deadline) {
         redisReply *r;
         if (list) {
             r = redisCommand(c, "LPOP %s %d", res, BATCH);
@@ -528,7 +517,7 @@ static int raw_latency(const char *url, redisContext *mc, int k, int jobs, sampl
     bc_phase ph;
     bc_phase_begin(mc, &ph);
     int done = 0;
-    for (int j = 0; j < jobs && !g_stop; j++) {
+    for (int j = 0; j < jobs && !bc_stop; j++) {
         unsigned char t[TASK_BYTES];
         make_task((uint64_t)j, 0, t);
         double t0 = bc_now();
@@ -614,7 +603,7 @@ static int rc_latency(rc_ctx *ctx, redisContext *mc, int jobs, int sealed, sampl
     bc_phase ph;
     bc_phase_begin(mc, &ph);
     int done = 0;
-    for (int j = 0; j < jobs && !g_stop; j++) {
+    for (int j = 0; j < jobs && !bc_stop; j++) {
         rc_job *job = NULL;
         double sum = 0;
         double t0 = bc_now();
@@ -878,7 +867,7 @@ static int run_pool(int w, uint64_t n, uint64_t rawn, int jobs, int sealed, int 
     int ok = 0, per_rep = (jobs + nrep - 1) / nrep;
     if (!ctx)
         return -1;
-    g_ctx = ctx;
+    bc_ctx = ctx;
     double t0 = bc_now();
     rc_status st = rc_local_start(ctx, argv, w, &loc);
     if (st != RC_OK) {
@@ -904,8 +893,8 @@ static int run_pool(int w, uint64_t n, uint64_t rawn, int jobs, int sealed, int 
     ok = 1;
     /* each round runs every phase once, redcoll and raw back to back, so a
        burst of load from elsewhere hits one round, not one side */
-    for (int rep = 0; rep < nrep && !g_stop; rep++) {
-        for (int s = 0; s < 1 + sealed && !g_stop && !g_raw_only; s++) {
+    for (int rep = 0; rep < nrep && !bc_stop; rep++) {
+        for (int s = 0; s < 1 + sealed && !bc_stop && !g_raw_only; s++) {
             fprintf(stderr, "overhead: %d worker(s), round %d/%d: redcoll %s, %" PRIu64 " tasks; %d one-task jobs\n",
                     w, rep + 1, nrep, s ? "sealed" : "authenticated", n, per_rep);
             ok &= rc_throughput(ctx, mc, n, s, &out->rc[s][rep]) == 0;
@@ -914,7 +903,7 @@ static int run_pool(int w, uint64_t n, uint64_t rawn, int jobs, int sealed, int 
         /* the raw baseline: redcoll's idle workers would poll and beat on
            the same server; freeze them so the raw figures are the raw path */
         bc_signal_self_children(SIGSTOP);
-        for (int mode = 0; mode < RAW_NMODES && !g_stop; mode++) {
+        for (int mode = 0; mode < RAW_NMODES && !bc_stop; mode++) {
             if (!(g_modes & (1u << mode)))
                 continue;
             out->raw_ran[mode] = 1;
@@ -934,7 +923,7 @@ static int run_pool(int w, uint64_t n, uint64_t rawn, int jobs, int sealed, int 
                     raw_names[mode], nr);
             ok &= run_raw(rc_local_url(loc), mc, mode, w, nr, &out->raw[mode][rep]) == 0;
         }
-        if (!g_stop)
+        if (!bc_stop)
             ok &= raw_latency(rc_local_url(loc), mc, w, per_rep, &rawlat) == 0;
         bc_signal_self_children(SIGCONT);
     }
@@ -945,11 +934,11 @@ out:
     free(lat[0].v);
     free(lat[1].v);
     free(rawlat.v);
-    out->ok = ok && !g_stop;
+    out->ok = ok && !bc_stop;
     if (mc)
         redisFree(mc);
     rc_local_stop(loc);
-    g_ctx = NULL;
+    bc_ctx = NULL;
     rc_ctx_destroy(ctx);
     return out->ok ? 0 : -1;
 }
@@ -981,7 +970,7 @@ int main(int argc, char **argv)
     if (argc == 2 && strcmp(argv[1], "--worker") == 0) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_signal;
+        sa.sa_handler = bc_on_signal;
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
         return worker_main();
@@ -1070,7 +1059,7 @@ int main(int argc, char **argv)
     randombytes_buf(g_key, sizeof g_key);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
+    sa.sa_handler = bc_on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -1083,7 +1072,7 @@ int main(int argc, char **argv)
         return 1;
     double t_all = bc_now();
     double load0 = bc_loadavg1();
-    for (int i = 0; i < nw && !g_stop; i++) {
+    for (int i = 0; i < nw && !bc_stop; i++) {
         ok &= run_pool(ws[i], n, rawn, jobs, sealed, nrep, &m, &have_machine, &runs[i]) == 0;
         if (!json && have_machine && i == 0)
             printf("overhead: redcoll %s; machine %s, %s, %ld cores, %s, Redis %s, load %.2f at start\n",
@@ -1115,7 +1104,7 @@ int main(int argc, char **argv)
         bj_end_arr(&j);
         bj_num(&j, "load1_at_end", bc_loadavg1());
         bj_num(&j, "total_seconds", total);
-        bj_bool(&j, "ok", ok && !g_stop);
+        bj_bool(&j, "ok", ok && !bc_stop);
         bj_end_obj(&j);
         printf("%s\n", j.buf ? j.buf : "{}");
         bj_free(&j);
@@ -1123,5 +1112,5 @@ int main(int argc, char **argv)
         printf("\ntotal %.1f s, load %.2f at end%s\n", total, bc_loadavg1(), ok ? "" : "; SOME PHASES FAILED");
     }
     free(runs);
-    return g_stop ? 130 : ok ? 0 : 1;
+    return bc_stop ? 130 : ok ? 0 : 1;
 }

@@ -35,17 +35,6 @@
 #define MAXSIZES 16
 #define MIB (1024.0 * 1024.0)
 
-static volatile sig_atomic_t g_stop;
-static rc_ctx *volatile g_ctx;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    if (g_stop++)
-        _exit(130);
-    if (g_ctx)
-        rc_ctx_interrupt(g_ctx);
-}
 
 /* ------------------------------------------------------------------ */
 /* worker role */
@@ -88,11 +77,11 @@ static int worker_main(void)
         rc_register_kernel(ctx, "ident", ident_kernel, NULL) != RC_OK ||
         rc_ctx_set_int(ctx, RC_OPT_MAX_PAYLOAD, MAX_PAYLOAD) != RC_OK)
         return 1;
-    g_ctx = ctx;
+    bc_ctx = ctx;
     rc_status st = rc_worker_run(ctx);
     if (st != RC_OK)
         fprintf(stderr, "reduce worker: %s: %s\n", rc_strerror(st), rc_ctx_errmsg(ctx));
-    g_ctx = NULL;
+    bc_ctx = NULL;
     rc_ctx_destroy(ctx);
     return st == RC_OK ? 0 : 1;
 }
@@ -221,7 +210,7 @@ static int raw_ceiling(redisContext *c, const unsigned char *blob, size_t size, 
         ts[reps] = t1 - t0;
         tg[reps] = t2 - t1;
         reps++;
-        if (g_stop)
+        if (bc_stop)
             break;
     }
     bc_phase_end(c, &ph);
@@ -330,7 +319,7 @@ static int run_size(rc_ctx *ctx, redisContext *mc, size_t size, uint64_t job_tas
     o->job_tasks = job_tasks;
     o->ok = 1;
     double start = bc_now();
-    while (o->jobs == 0 || ((double)o->tasks * (double)size < total && bc_now() - start < budget && !g_stop)) {
+    while (o->jobs == 0 || ((double)o->tasks * (double)size < total && bc_now() - start < budget && !bc_stop)) {
         bc_phase ph;
         int good = reduce_job(ctx, mc, size, job_tasks, &ph) == 0;
         o->ok &= good;
@@ -445,7 +434,7 @@ int main(int argc, char **argv)
     if (argc == 2 && strcmp(argv[1], "--worker") == 0) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_signal;
+        sa.sa_handler = bc_on_signal;
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
         return worker_main();
@@ -513,7 +502,7 @@ int main(int argc, char **argv)
         }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
+    sa.sa_handler = bc_on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -544,7 +533,7 @@ int main(int argc, char **argv)
     double t_all = bc_now(), load0 = bc_loadavg1();
     if (!ctx)
         return 1;
-    g_ctx = ctx;
+    bc_ctx = ctx;
     rc_status st = rc_ctx_set_int(ctx, RC_OPT_MAX_PAYLOAD, MAX_PAYLOAD);
     if (st == RC_OK)
         st = rc_local_start(ctx, wargv, workers, &loc);
@@ -568,7 +557,7 @@ int main(int argc, char **argv)
     if (!json)
         printf("reduce: redcoll %s; machine %s, %s, %ld cores, %s, Redis %s, load %.2f at start; %d workers\n",
                REDCOLL_VERSION_STRING, m.host, m.cpu, m.cores, m.kernel, m.redis_version, load0, workers);
-    for (int i = 0; i < nsizes && ok && !g_stop; i++) {
+    for (int i = 0; i < nsizes && ok && !bc_stop; i++) {
         size_t s = sizes[i];
         /* a job moves up to 64 MiB (at least 2 tasks, at most --max-tasks) */
         double jb = total < 64.0 * MIB ? total : 64.0 * MIB;
@@ -586,7 +575,7 @@ int main(int argc, char **argv)
         ok &= raw_ceiling(mc, pool, s, (double)t * (double)s, quick ? 0.7 : 1.5, &res[i].ceil) == 0;
         bc_signal_self_children(SIGCONT);
     }
-    if (scatter > 0 && ok && !g_stop) {
+    if (scatter > 0 && ok && !bc_stop) {
         size_t bytes = (size_t)scatter / 8 * 8;
         src = malloc(bytes);
         if (!src) {
@@ -595,7 +584,7 @@ int main(int argc, char **argv)
         }
         for (size_t i = 0; i < bytes / sizeof(double); i++)
             src[i] = (double)i * 0.5;
-        for (int i = 0; i < nsg && ok && !g_stop; i++) {
+        for (int i = 0; i < nsg && ok && !bc_stop; i++) {
             fprintf(stderr, "reduce: scatter/gather %.0f MiB in %zu tasks\n", (double)bytes / MIB, sgtasks[i]);
             ok &= run_scatter_gather(ctx, mc, src, bytes, sgtasks[i], &sg[i]) == 0;
         }
@@ -663,7 +652,7 @@ out:
         bj_end_arr(&j);
         bj_num(&j, "load1_at_end", bc_loadavg1());
         bj_num(&j, "total_seconds", bc_now() - t_all);
-        bj_bool(&j, "ok", ok && !g_stop);
+        bj_bool(&j, "ok", ok && !bc_stop);
         bj_end_obj(&j);
         printf("%s\n", j.buf ? j.buf : "{}");
         bj_free(&j);
@@ -733,11 +722,11 @@ out:
     if (mc)
         redisFree(mc);
     rc_local_stop(loc);
-    g_ctx = NULL;
+    bc_ctx = NULL;
     rc_ctx_destroy(ctx);
     free(pool);
     free(res);
     free(sg);
     free(src);
-    return g_stop ? 130 : ok ? 0 : 1;
+    return bc_stop ? 130 : ok ? 0 : 1;
 }

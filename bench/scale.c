@@ -35,17 +35,6 @@
 #define QUEUE "redcoll"
 #define MAXPOOLS 8
 
-static volatile sig_atomic_t g_stop;
-static rc_ctx *volatile g_ctx;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    if (g_stop++)
-        _exit(130);
-    if (g_ctx)
-        rc_ctx_interrupt(g_ctx);
-}
 
 /* ------------------------------------------------------------------ */
 /* worker role */
@@ -113,11 +102,11 @@ static int worker_main(void)
         (void)rc_ctx_set_logger(ctx, file_logger, NULL);
         (void)rc_ctx_set_int(ctx, RC_OPT_LOG_LEVEL, 2); /* info: takeovers are logged there */
     }
-    g_ctx = ctx;
+    bc_ctx = ctx;
     rc_status st = rc_worker_run(ctx);
     if (st != RC_OK)
         fprintf(stderr, "scale worker %ld: %s: %s\n", (long)getpid(), rc_strerror(st), rc_ctx_errmsg(ctx));
-    g_ctx = NULL;
+    bc_ctx = NULL;
     rc_ctx_destroy(ctx);
     return st == RC_OK ? 0 : 1;
 }
@@ -228,7 +217,7 @@ static int run_pool(int w, uint64_t nnoop, uint64_t nbusy, uint64_t busy_us, dou
     int ok = 0;
     if (!ctx)
         return -1;
-    g_ctx = ctx;
+    bc_ctx = ctx;
     double t0 = bc_now();
     rc_status st = rc_local_start(ctx, argv, w, &loc);
     if (st != RC_OK) {
@@ -256,24 +245,24 @@ static int run_pool(int w, uint64_t nnoop, uint64_t nbusy, uint64_t busy_us, dou
     }
     /* the pool's standing cost: nothing queued */
     bc_phase_begin(mc, &o->idle);
-    while (bc_now() - o->idle.t0 < idle_s && !g_stop)
+    while (bc_now() - o->idle.t0 < idle_s && !bc_stop)
         usleep(20000);
     bc_phase_end(mc, &o->idle);
     ok = 1;
     fprintf(stderr, "scale: %d workers: %" PRIu64 " no-op tasks\n", w, nnoop);
     ok &= run_job(ctx, mc, "noop", nnoop, 0, &o->noop) == 0;
-    if (!g_stop) {
+    if (!bc_stop) {
         fprintf(stderr, "scale: %d workers: %" PRIu64 " tasks of %" PRIu64 " us CPU\n", w, nbusy, busy_us);
         ok &= run_job(ctx, mc, "busy", nbusy, busy_us, &o->busy) == 0;
     }
 out:
-    o->ok = ok && !g_stop;
+    o->ok = ok && !bc_stop;
     if (mc)
         redisFree(mc);
     double ts = bc_now();
     rc_local_stop(loc);
     o->stop_s = bc_now() - ts;
-    g_ctx = NULL;
+    bc_ctx = NULL;
     rc_ctx_destroy(ctx);
     return o->ok ? 0 : -1;
 }
@@ -334,7 +323,7 @@ int main(int argc, char **argv)
     if (argc == 2 && strcmp(argv[1], "--worker") == 0) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_signal;
+        sa.sa_handler = bc_on_signal;
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
         return worker_main();
@@ -383,7 +372,7 @@ int main(int argc, char **argv)
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
+    sa.sa_handler = bc_on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -403,7 +392,7 @@ int main(int argc, char **argv)
     } else {
         g_logpath[0] = '\0';
     }
-    for (int i = 0; i < nw && !g_stop; i++) {
+    for (int i = 0; i < nw && !bc_stop; i++) {
         ok &= run_pool(ws[i], nnoop, nbusy, busy_us, idle_s, &m, &have_machine, &res[i]) == 0;
         if (!json) {
             if (i == 0)
@@ -460,7 +449,7 @@ int main(int argc, char **argv)
         bj_end_arr(&j);
         bj_num(&j, "load1_at_end", bc_loadavg1());
         bj_num(&j, "total_seconds", total);
-        bj_bool(&j, "ok", ok && !g_stop);
+        bj_bool(&j, "ok", ok && !bc_stop);
         bj_end_obj(&j);
         printf("%s\n", j.buf ? j.buf : "{}");
         bj_free(&j);
@@ -483,5 +472,5 @@ int main(int argc, char **argv)
             fclose(f);
         unlink(g_logpath);
     }
-    return g_stop ? 130 : ok ? 0 : 1;
+    return bc_stop ? 130 : ok ? 0 : 1;
 }
