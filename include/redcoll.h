@@ -195,8 +195,12 @@ typedef enum rc_option {
                                     after the master last touched them (default 24 h) */
     RC_OPT_ENCRYPT = 18,         /* int: 1 seals task, broadcast and result payloads with
                                     XChaCha20-Poly1305 (default 0: authenticated only) */
-    RC_OPT_MAX_PAYLOAD = 19      /* int: largest task or result payload accepted, bytes
+    RC_OPT_MAX_PAYLOAD = 19,     /* int: largest task or result payload accepted, bytes
                                     (default 128 MiB); larger ones are rejected unread */
+    RC_OPT_MAX_BATCH = 20        /* int: most tasks a worker takes in one round trip, 1..64
+                                    (default 64).  Workers take as many short tasks as fill
+                                    ~2 ms of kernel time, one at a time when tasks are
+                                    longer; 1 turns batching (chunking) off */
 } rc_option;
 
 /* Create a context with default options; NULL if out of memory.  Calls

@@ -1,19 +1,33 @@
 /* conn.c - one hiredis connection with connect and command timeouts, AUTH,
- * SELECT and transparent reconnection.
+ * SELECT and transparent reconnection, and the two things hiredis does not
+ * do cheaply: sending large payloads and fire-and-forget commands.
  *
  * Written against the API common to hiredis 0.14 (Debian 12) and 1.x:
- * redisConnect*WithTimeout, redisSetTimeout, redisCommandArgv and the
- * append/get pair for pipelining.  A connection whose socket failed is
- * useless in hiredis (the context keeps its error), so on any I/O error the
- * context is freed and the next command reconnects; callers decide how long
- * to keep retrying.  Every command has a timeout, so a dead peer never blocks
- * a worker or master forever. */
+ * redisConnect*WithTimeout, redisSetTimeout, redisAppendCommandArgv,
+ * redisBufferWrite and the reader (redisReaderFeed/GetReply).  A connection
+ * whose socket failed is useless in hiredis (the context keeps its error),
+ * so on any I/O error the context is freed and the next command reconnects;
+ * callers decide how long to keep retrying.  Every command has a timeout, so
+ * a dead peer never blocks a worker or master forever.
+ *
+ * Replies are read here, not by redisGetReply: hiredis reads 16 KiB per
+ * read(2), which is 64 system calls per MiB of result; we read up to
+ * RC_CONN_RBUF at a time and keep the reader's buffer between replies
+ * instead of letting it be freed and faulted in again for every large one.
+ * Large arguments are written with writev straight from the caller's memory
+ * (rc_pipe).  Both paths write to the socket themselves, which hiredis 1.x
+ * built with TLS would not allow: redcoll does not use in-process TLS. */
 #include "internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* the reader keeps up to this much buffer between replies (hiredis: 16 KiB) */
+#define READER_KEEP ((size_t)64 << 20)
 
 static int hexval(int c)
 {
@@ -191,6 +205,7 @@ void rc_conn_drop(rc_conn *c)
         redisFree(c->c);
         c->c = NULL;
     }
+    c->deferred = 0; /* their replies went with the socket */
 }
 
 static rc_status conn_open(rc_conn *c)
@@ -216,6 +231,8 @@ static rc_status conn_open(rc_conn *c)
         return RC_EREDIS;
     }
     c->c = rc;
+    if (rc->reader)
+        rc->reader->maxbuf = READER_KEEP;
     redisReply *r = NULL;
     if (c->url.pass[0]) {
         if (c->url.user[0])
@@ -257,16 +274,25 @@ rc_conn *rc_conn_new(const rc_url *url, long long connect_ms, long long command_
     return c;
 }
 
+static rc_status drain_deferred(rc_conn *c);
+
 void rc_conn_free(rc_conn *c)
 {
     if (!c)
         return;
+    /* read what fire-and-forget commands answered: closing a TCP socket
+       with unread data resets it, which may lose them on the server side */
+    if (c->c && c->deferred)
+        (void)drain_deferred(c);
     rc_conn_drop(c);
+    free(c->rbuf);
     free(c);
 }
 
 rc_status rc_conn_ensure(rc_conn *c)
 {
+    if (c->c && c->deferred && !c->c->obuf[0])
+        (void)drain_deferred(c); /* long answered, as a rule; a failure drops the connection */
     if (c->c && !c->c->err && !c->c->obuf[0]) {
         /* between commands: the server may have closed it (restart,
            timeout); find out now, for the price of one syscall, rather
@@ -289,6 +315,14 @@ static rc_status io_failed(rc_conn *c)
     return RC_EREDIS;
 }
 
+static rc_status io_failed_errno(rc_conn *c, int e, const char *what)
+{
+    snprintf(c->err, sizeof c->err, "Redis connection failed: %s: %s", what,
+             e == EAGAIN || e == EWOULDBLOCK ? "timed out" : e ? strerror(e) : "server closed the connection");
+    rc_conn_drop(c);
+    return RC_EREDIS;
+}
+
 static rc_status check_reply(rc_conn *c, redisReply *r)
 {
     if (r->type == REDIS_REPLY_ERROR) {
@@ -298,7 +332,7 @@ static rc_status check_reply(rc_conn *c, redisReply *r)
                      (int)r->len, r->str);
         else if (strncmp(r->str, "NOPERM", 6) == 0)
             snprintf(c->err, sizeof c->err, "the Redis ACL user lacks a permission redcoll needs (streams, "
-                                            "scripts, keys rc:{queue}:*): %.*s", (int)r->len, r->str);
+                                            "scripts, transactions, keys rc:{queue}:*): %.*s", (int)r->len, r->str);
         else
             snprintf(c->err, sizeof c->err, "Redis error: %.*s", (int)r->len, r->str);
         return RC_EREDIS;
@@ -306,32 +340,78 @@ static rc_status check_reply(rc_conn *c, redisReply *r)
     return RC_OK;
 }
 
-rc_status rc_conn_cmd(rc_conn *c, redisReply **reply, int argc, const char **argv,
-                      const size_t *lens)
+/* Write whatever hiredis holds in its output buffer. */
+static rc_status write_obuf(rc_conn *c)
 {
-    *reply = NULL;
-    rc_status st = rc_conn_ensure(c);
-    if (st != RC_OK)
-        return st;
-    redisReply *r = redisCommandArgv(c->c, argc, argv, lens);
-    if (!r)
-        return io_failed(c);
-    *reply = r;
-    return check_reply(c, r);
+    int done = 0;
+    while (!done)
+        if (redisBufferWrite(c->c, &done) != REDIS_OK)
+            return io_failed(c);
+    return RC_OK;
 }
 
-rc_status rc_conn_cmdf(rc_conn *c, redisReply **reply, const char *fmt, ...)
+/* The next reply off the socket, whatever it is. */
+static rc_status read_reply(rc_conn *c, redisReply **out)
 {
-    *reply = NULL;
-    rc_status st = rc_conn_ensure(c);
+    *out = NULL;
+    if (!c->c)
+        return io_failed(c);
+    rc_status st = write_obuf(c);
     if (st != RC_OK)
         return st;
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(c->c, fmt, ap);
-    va_end(ap);
-    if (!r)
+    void *r = NULL;
+    for (;;) {
+        if (redisReaderGetReply(c->c->reader, &r) != REDIS_OK) {
+            snprintf(c->err, sizeof c->err, "Redis protocol error: %s", c->c->reader->errstr);
+            rc_conn_drop(c);
+            return RC_EPROTO;
+        }
+        if (r)
+            break;
+        if (!c->rbuf && !(c->rbuf = malloc(RC_CONN_RBUF))) {
+            snprintf(c->err, sizeof c->err, "out of memory for a socket buffer");
+            rc_conn_drop(c);
+            return RC_ENOMEM;
+        }
+        ssize_t n = read(c->c->fd, c->rbuf, RC_CONN_RBUF);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return io_failed_errno(c, n < 0 ? errno : 0, "reading a reply");
+        if (redisReaderFeed(c->c->reader, c->rbuf, (size_t)n) != REDIS_OK) {
+            snprintf(c->err, sizeof c->err, "out of memory reading a Redis reply");
+            rc_conn_drop(c);
+            return RC_ENOMEM;
+        }
+    }
+    *out = r;
+    return RC_OK;
+}
+
+static rc_status drain_deferred(rc_conn *c)
+{
+    while (c->deferred > 0) {
+        redisReply *r = NULL;
+        rc_status st = read_reply(c, &r);
+        if (st != RC_OK)
+            return st; /* the connection is gone, and with it the count */
+        freeReplyObject(r);
+        c->deferred--;
+    }
+    return RC_OK;
+}
+
+rc_status rc_conn_get(rc_conn *c, redisReply **reply)
+{
+    *reply = NULL;
+    if (!c->c)
         return io_failed(c);
+    rc_status st = drain_deferred(c);
+    if (st != RC_OK)
+        return st;
+    redisReply *r = NULL;
+    if ((st = read_reply(c, &r)) != RC_OK)
+        return st;
     *reply = r;
     return check_reply(c, r);
 }
@@ -348,14 +428,174 @@ rc_status rc_conn_append(rc_conn *c, int argc, const char **argv, const size_t *
     return RC_OK;
 }
 
-rc_status rc_conn_get(rc_conn *c, redisReply **reply)
+rc_status rc_conn_cmd(rc_conn *c, redisReply **reply, int argc, const char **argv,
+                      const size_t *lens)
 {
     *reply = NULL;
+    rc_status st = rc_conn_append(c, argc, argv, lens);
+    if (st != RC_OK)
+        return st;
+    return rc_conn_get(c, reply);
+}
+
+rc_status rc_conn_cmdf(rc_conn *c, redisReply **reply, const char *fmt, ...)
+{
+    *reply = NULL;
+    rc_status st = rc_conn_ensure(c);
+    if (st != RC_OK)
+        return st;
+    va_list ap;
+    va_start(ap, fmt);
+    int ok = redisvAppendCommand(c->c, fmt, ap);
+    va_end(ap);
+    if (ok != REDIS_OK) {
+        snprintf(c->err, sizeof c->err, "out of memory queueing a Redis command");
+        return RC_ENOMEM;
+    }
+    return rc_conn_get(c, reply);
+}
+
+rc_status rc_conn_defer(rc_conn *c, int n)
+{
     if (!c->c)
         return io_failed(c);
-    void *r = NULL;
-    if (redisGetReply(c->c, &r) != REDIS_OK || !r)
-        return io_failed(c);
-    *reply = r;
-    return check_reply(c, r);
+    rc_status st = write_obuf(c);
+    if (st == RC_OK)
+        c->deferred += n;
+    return st;
+}
+
+/* ------------------------------------------------------------------ */
+/* Pipes */
+
+void rc_pipe_reset(rc_pipe *p)
+{
+    p->len = p->seg_start = p->nseg = p->bytes = 0;
+    p->ncmd = 0;
+    p->nomem = 0;
+}
+
+void rc_pipe_free(rc_pipe *p)
+{
+    free(p->buf);
+    free(p->seg);
+    memset(p, 0, sizeof *p);
+}
+
+static int pipe_room(rc_pipe *p, size_t n)
+{
+    if (p->len + n <= p->cap)
+        return 0;
+    size_t cap = p->cap ? p->cap : 4096;
+    while (cap < p->len + n)
+        cap *= 2;
+    char *b = realloc(p->buf, cap);
+    if (!b)
+        return -1;
+    p->buf = b;
+    p->cap = cap;
+    return 0;
+}
+
+static int pipe_seg(rc_pipe *p, const char *ref, size_t off, size_t len)
+{
+    if (!len)
+        return 0;
+    if (p->nseg == p->capseg) {
+        size_t cap = p->capseg ? p->capseg * 2 : 16;
+        rc_pipe_seg *s = realloc(p->seg, cap * sizeof *s);
+        if (!s)
+            return -1;
+        p->seg = s;
+        p->capseg = cap;
+    }
+    p->seg[p->nseg++] = (rc_pipe_seg){ref, off, len};
+    p->bytes += len;
+    return 0;
+}
+
+/* Close the run of copied bytes since the last reference. */
+static int pipe_cut(rc_pipe *p)
+{
+    int rv = pipe_seg(p, NULL, p->seg_start, p->len - p->seg_start);
+    p->seg_start = p->len;
+    return rv;
+}
+
+static int pipe_text(rc_pipe *p, const char *s, size_t n)
+{
+    if (pipe_room(p, n) != 0)
+        return -1;
+    memcpy(p->buf + p->len, s, n);
+    p->len += n;
+    return 0;
+}
+
+rc_status rc_pipe_cmd(rc_pipe *p, int argc, const char *const *argv, const size_t *lens)
+{
+    if (p->nomem)
+        return RC_ENOMEM;
+    char hdr[32];
+    int bad = pipe_text(p, hdr, (size_t)snprintf(hdr, sizeof hdr, "*%d\r\n", argc));
+    for (int i = 0; i < argc && !bad; i++) {
+        size_t n = lens ? lens[i] : strlen(argv[i]);
+        bad = pipe_text(p, hdr, (size_t)snprintf(hdr, sizeof hdr, "$%zu\r\n", n));
+        if (bad)
+            break;
+        if (n >= RC_PIPE_REF)
+            bad = pipe_cut(p) || pipe_seg(p, argv[i], 0, n);
+        else
+            bad = pipe_text(p, argv[i], n);
+        bad = bad || pipe_text(p, "\r\n", 2);
+    }
+    if (bad) {
+        p->nomem = 1;
+        return RC_ENOMEM;
+    }
+    p->ncmd++;
+    return RC_OK;
+}
+
+rc_status rc_conn_send(rc_conn *c, rc_pipe *p)
+{
+    if (p->nomem || pipe_cut(p) != 0) {
+        rc_pipe_reset(p);
+        snprintf(c->err, sizeof c->err, "out of memory preparing Redis commands");
+        return RC_ENOMEM;
+    }
+    rc_status st = rc_conn_ensure(c);
+    if (st == RC_OK)
+        st = write_obuf(c); /* what was appended before goes first */
+    size_t k = 0, done = 0; /* segment k, bytes of it already written */
+    while (st == RC_OK && k < p->nseg) {
+        struct iovec iov[64];
+        int n = 0;
+        for (size_t i = k; i < p->nseg && n < 64; i++, n++) {
+            const char *base = p->seg[i].ref ? p->seg[i].ref : p->buf + p->seg[i].off;
+            size_t skip = i == k ? done : 0;
+            iov[n].iov_base = (void *)(base + skip);
+            iov[n].iov_len = p->seg[i].len - skip;
+        }
+        ssize_t w = writev(c->c->fd, iov, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            st = io_failed_errno(c, w < 0 ? errno : 0, "sending commands");
+            break;
+        }
+        size_t left = (size_t)w;
+        while (left && k < p->nseg) {
+            size_t rest = p->seg[k].len - done;
+            if (left < rest) {
+                done += left;
+                left = 0;
+            } else {
+                left -= rest;
+                done = 0;
+                k++;
+            }
+        }
+    }
+    rc_pipe_reset(p);
+    return st;
 }

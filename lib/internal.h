@@ -136,12 +136,17 @@ typedef struct rc_url {
 
 rc_status rc_url_parse(const char *s, rc_url *u, char *why, size_t whylen);
 
+#define RC_SCRIPT_SLOTS 4
+#define RC_CONN_RBUF ((size_t)256 * 1024)
+
 typedef struct rc_conn {
     redisContext *c;
     rc_url url;
     long long connect_ms, command_ms;
     int down_logged;          /* "lost connection" said once per outage */
-    char sha[4][41];          /* SHA1 of the loaded queue scripts ("" unknown) */
+    int deferred;             /* replies of sent fire-and-forget commands, read and dropped first */
+    char *rbuf;               /* socket read buffer (RC_CONN_RBUF bytes, allocated on first use) */
+    char sha[RC_SCRIPT_SLOTS][41]; /* SHA1 of the loaded queue scripts ("" unknown) */
     char err[256];
 } rc_conn;
 
@@ -160,6 +165,35 @@ rc_status rc_conn_cmdf(rc_conn *c, redisReply **reply, const char *fmt, ...);
 rc_status rc_conn_append(rc_conn *c, int argc, const char **argv, const size_t *lens);
 rc_status rc_conn_get(rc_conn *c, redisReply **reply);
 void rc_conn_drop(rc_conn *c);  /* forget a broken connection */
+/* Fire and forget: write the n commands appended so far now and return
+ * without waiting; their replies are read and dropped before the next
+ * reply anyone asks for (or when the connection is freed). */
+rc_status rc_conn_defer(rc_conn *c, int n);
+
+/* A pipeline sent with writev.  hiredis formats every command into a fresh
+ * buffer and then appends that to its output buffer: two copies of every
+ * payload, each into freshly mapped pages once it passes malloc's mmap
+ * threshold.  A pipe copies small arguments into one buffer and only
+ * references large ones (RC_PIPE_REF bytes or more), so a result of many
+ * MiB goes from the caller's memory to the socket untouched.  Referenced
+ * arguments must stay valid until rc_conn_send returns.  Replies are read
+ * with rc_conn_get, one per command, in order. */
+#define RC_PIPE_REF 4096u
+typedef struct rc_pipe_seg { const char *ref; size_t off, len; } rc_pipe_seg;
+typedef struct rc_pipe {
+    char *buf;                /* small arguments and the protocol around them */
+    size_t len, cap, seg_start;
+    rc_pipe_seg *seg;         /* what writev sends, in order */
+    size_t nseg, capseg;
+    size_t bytes;             /* total bytes to send */
+    int ncmd;
+    int nomem;                /* an append failed: the pipe must not be sent */
+} rc_pipe;
+void rc_pipe_reset(rc_pipe *p);
+void rc_pipe_free(rc_pipe *p);
+rc_status rc_pipe_cmd(rc_pipe *p, int argc, const char *const *argv, const size_t *lens);
+/* Write p (after anything appended with rc_conn_append) and reset it. */
+rc_status rc_conn_send(rc_conn *c, rc_pipe *p);
 
 /* ------------------------------------------------------------------ */
 /* Queue protocol (queue.c) */
@@ -185,6 +219,9 @@ rc_status rc_queue_ensure_group(rc_conn *c, const rc_keynames *kn);
    and masters act only on a marker whose MAC verifies. */
 rc_status rc_tombstone_write(rc_conn *c, const rc_keys *k, const char *queue, uint64_t job, const char *what,
                              long long ttl_ms);
+/* The same, only appended to the connection's pipeline (one reply to read). */
+rc_status rc_tombstone_append(rc_conn *c, const rc_keys *k, const char *queue, uint64_t job, const char *what,
+                              long long ttl_ms);
 /* 1: an authentic marker (what it says in `what`); 0: none or not authentic;
    -1: Redis failed. */
 int rc_tombstone_check(rc_conn *c, const rc_keys *k, const char *queue, uint64_t job, long long not_before_ms,
@@ -193,11 +230,17 @@ long long rc_wall_ms(void);
 /* EVALSHA with EVAL fallback. */
 enum { RC_SCRIPT_DELIVER = 0, RC_SCRIPT_RENEW = 1, RC_SCRIPT_TAKEOVER = 2, RC_SCRIPT_HANDBACK = 3,
        RC_SCRIPT_COUNT_ };
+_Static_assert(RC_SCRIPT_COUNT_ == RC_SCRIPT_SLOTS, "one SHA slot per queue script");
 rc_status rc_script(rc_conn *c, int which, redisReply **reply, int nkeys, int nargs,
                     const char **argv, const size_t *lens);
+/* The SHA1 of a queue script, loading it first if this connection has not;
+   NULL (and *st) if it cannot.  For EVALSHA inside a pipeline or MULTI. */
+const char *rc_script_sha(rc_conn *c, int which, rc_status *st);
 
 /* ------------------------------------------------------------------ */
 /* Context */
+
+#define RC_BATCH_MAX 64 /* most tasks a worker takes in one round trip */
 
 typedef struct rc_kernel_entry {
     char name[RC_KERNEL_MAX + 1];
@@ -217,6 +260,7 @@ struct rc_ctx {
     char *keyfile;                    /* where the ring came from (reloaded when it changes) */
     long long keyfile_mtime_ns;
     int threads, log_level, max_republish, max_attempts;
+    int max_batch;                    /* most tasks a worker takes per round trip (RC_OPT_MAX_BATCH) */
     void (*abandon_fn)(void *);
     void *abandon_user;
     int use_syslog;                   /* REDCOLL_LOG=...,syslog */

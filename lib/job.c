@@ -2,9 +2,13 @@
  * publish it, collect and combine results exactly once.
  *
  * Publishing: the job descriptor (kernel, task count, seed, broadcast blob)
- * is one authenticated string key; each task is one stream entry, appended
- * with pipelined XADDs.  The master remembers every entry id so it can
- * remove what is left if the job fails or is cancelled.
+ * is one authenticated string key; each task is one stream entry, added in
+ * MULTI/EXEC blocks (queue.c says why); a small job's descriptor, result
+ * stream and tasks go in one write, one round trip.  Task payloads are
+ * written from the encoding buffer with writev, not copied by hiredis.  The
+ * master remembers every entry id so it can remove what is left if the job
+ * fails or is cancelled.  When a job succeeds its clean-up (end marker,
+ * keys) is sent without waiting for the replies: the answer is complete.
  *
  * Collecting: results arrive on the job's result stream in whatever order
  * workers finish, possibly twice (a worker that stalled past its lease delivers late)
@@ -43,7 +47,8 @@ struct rc_data {
 enum { OUT_KEEP, OUT_GATHER, OUT_GATHERV, OUT_REDUCE };
 enum { ST_NEW, ST_RUNNING, ST_DONE };
 
-#define SUBMIT_BATCH 256
+#define SUBMIT_BATCH 256                 /* tasks per transaction, at most */
+#define SUBMIT_BYTES ((size_t)4 << 20)   /* task input per transaction, at most (one larger goes alone) */
 #define POP_BATCH 256
 
 typedef struct stream_id { uint64_t ms, seq; } stream_id;
@@ -104,8 +109,11 @@ struct rc_job {
     int progress_final;               /* the end was reported */
     long long progress_at;
 
-    unsigned char *enc;               /* encode scratch */
+    unsigned char *enc;               /* encode scratch (the descriptor) */
     size_t enccap;
+    unsigned char *blk;               /* one transaction's tasks, encoded */
+    size_t blkcap;
+    rc_pipe pipe;
 };
 
 static rc_status job_err(rc_job *j, rc_status st, const char *fmt, ...) RC_PRINTF(3, 4);
@@ -191,6 +199,8 @@ void rc_job_destroy(rc_job *j)
     free(j->tmp);
     free(j->workers);
     free(j->enc);
+    free(j->blk);
+    rc_pipe_free(&j->pipe);
     free(j->bcast_own);
     free(j);
 }
@@ -420,24 +430,9 @@ static void task_input(const rc_job *j, uint64_t r, const void **p, size_t *n)
     }
 }
 
-static rc_status encode_task(rc_job *j, uint64_t r, size_t *len)
-{
-    const void *p;
-    size_t n;
-    task_input(j, r, &p, &n);
-    rc_env e = {.kind = RC_KIND_TASK, .job = j->id, .rank = r, .ntasks = j->ntasks, .sealed = j->sealed,
-                .kernel = j->kernel, .kernel_len = j->kernel_len, .payload = p, .payload_len = n};
-    if (n > j->ctx->max_payload)
-        return job_err(j, RC_EINVAL, "task %llu's input is %zu bytes, over the %llu-byte limit (RC_OPT_MAX_PAYLOAD)",
-                       (unsigned long long)r, n, j->ctx->max_payload);
-    *len = rc_wire_size_env(&e);
-    rc_status st = ensure_enc(j, *len);
-    if (st != RC_OK)
-        return st;
-    return rc_wire_encode(&e, &j->ctx->keys, j->ctx->queue, j->enc, *len);
-}
-
-static rc_status publish_meta(rc_job *j)
+/* Encode the descriptor into j->enc and append its SET to j->pipe (j->enc
+ * is referenced: keep it until the pipe is sent). */
+static rc_status pipe_meta(rc_job *j, char *px, size_t pxlen)
 {
     rc_env e = {.kind = RC_KIND_JOB, .job = j->id, .ntasks = j->ntasks, .aux = j->seed, .sealed = j->sealed,
                 .rank = j->data ? j->data->id : 0,
@@ -450,16 +445,49 @@ static rc_status publish_meta(rc_job *j)
     rc_status st = ensure_enc(j, len);
     if (st != RC_OK || (st = rc_wire_encode(&e, &j->ctx->keys, j->ctx->queue, j->enc, len)) != RC_OK)
         return st;
-    char px[32];
-    snprintf(px, sizeof px, "%lld", j->ctx->retention_ms);
+    snprintf(px, pxlen, "%lld", j->ctx->retention_ms);
     const char *av[] = {"SET", j->meta_key, (const char *)j->enc, "PX", px};
     size_t al[] = {3, strlen(j->meta_key), len, 2, strlen(px)};
-    redisReply *r = NULL;
-    st = rc_conn_cmd(j->ctx->conn, &r, 5, av, al);
-    if (r) freeReplyObject(r);
-    if (st != RC_OK)
-        return job_err(j, st, "cannot store job %s: %s", j->idhex, j->ctx->conn->err);
+    if (rc_pipe_cmd(&j->pipe, 5, av, al) != RC_OK)
+        return job_err(j, RC_ENOMEM, "out of memory");
     return RC_OK;
+}
+
+/* Read n replies; the first error is the job's (`what` names the step). */
+static rc_status read_replies(rc_job *j, int n, const char *what)
+{
+    rc_conn *c = j->ctx->conn;
+    rc_status first = RC_OK;
+    for (int i = 0; i < n; i++) {
+        redisReply *r = NULL;
+        rc_status st = rc_conn_get(c, &r);
+        if (r) freeReplyObject(r);
+        if (st != RC_OK && first == RC_OK)
+            first = job_err(j, st, "cannot %s job %s: %s", what, j->idhex, c->err);
+        if (st == RC_EREDIS && !c->c)
+            break; /* connection gone: nothing more to read */
+    }
+    return first;
+}
+
+static rc_status publish_meta(rc_job *j)
+{
+    char px[32];
+    rc_status st = pipe_meta(j, px, sizeof px);
+    if (st == RC_OK && (st = rc_conn_send(j->ctx->conn, &j->pipe)) != RC_OK)
+        return job_err(j, st, "cannot store job %s: %s", j->idhex, j->ctx->conn->err);
+    return st == RC_OK ? read_replies(j, 1, "store") : st;
+}
+
+/* The job's result stream, created empty (an entry added and trimmed at
+ * once) with the retention TTL.  Workers add results with NOMKSTREAM, so a
+ * result that arrives after the job ended creates nothing. */
+static rc_status pipe_result_stream(rc_job *j, const char *px)
+{
+    rc_status st = rc_pipe_cmd(&j->pipe, 7, (const char *[]){"XADD", j->res_key, "MAXLEN", "0", "*", "x", ""}, NULL);
+    if (st == RC_OK)
+        st = rc_pipe_cmd(&j->pipe, 3, (const char *[]){"PEXPIRE", j->res_key, px}, NULL);
+    return st == RC_OK ? RC_OK : job_err(j, RC_ENOMEM, "out of memory");
 }
 
 static int parse_id(const redisReply *r, stream_id *id)
@@ -479,34 +507,111 @@ static int parse_id(const redisReply *r, stream_id *id)
     return 0;
 }
 
-/* Append XADDs for tasks [from, to), then read their ids into out[]. */
-static rc_status xadd_tasks(rc_job *j, const uint64_t *ranks, size_t n, stream_id *out)
+/* How many of the tasks from ranks[0] on go in one transaction. */
+static size_t block_len(rc_job *j, const uint64_t *ranks, size_t n)
+{
+    size_t bytes = 0, k = 0;
+    for (; k < n && k < SUBMIT_BATCH; k++) {
+        const void *p;
+        size_t len;
+        task_input(j, ranks[k], &p, &len);
+        bytes += len;
+        if (k > 0 && bytes > SUBMIT_BYTES)
+            break;
+    }
+    return k;
+}
+
+/* Encode tasks ranks[0..n) into j->blk and append MULTI, their XADDs and
+ * EXEC to j->pipe.  One transaction, so that workers blocked on the stream
+ * are woken once with the whole block there to take in batches, not once
+ * per XADD with one entry each. */
+static rc_status pipe_tasks(rc_job *j, const uint64_t *ranks, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        const void *p;
+        size_t len;
+        task_input(j, ranks[i], &p, &len);
+        if (len > j->ctx->max_payload)
+            return job_err(j, RC_EINVAL, "task %llu's input is %zu bytes, over the %llu-byte limit (RC_OPT_MAX_PAYLOAD)",
+                           (unsigned long long)ranks[i], len, j->ctx->max_payload);
+        rc_env e = {.kind = RC_KIND_TASK, .sealed = j->sealed, .kernel_len = j->kernel_len, .payload_len = len};
+        total += rc_wire_size_env(&e);
+    }
+    if (total > j->blkcap) {
+        unsigned char *b = realloc(j->blk, total);
+        if (!b)
+            return job_err(j, RC_ENOMEM, "out of memory encoding %zu tasks (%zu bytes)", n, total);
+        j->blk = b;
+        j->blkcap = total;
+    }
+    rc_status st = rc_pipe_cmd(&j->pipe, 1, (const char *[]){"MULTI"}, NULL);
+    size_t off = 0;
+    for (size_t i = 0; i < n && st == RC_OK; i++) {
+        const void *p;
+        size_t len;
+        task_input(j, ranks[i], &p, &len);
+        rc_env e = {.kind = RC_KIND_TASK, .job = j->id, .rank = ranks[i], .ntasks = j->ntasks, .sealed = j->sealed,
+                    .kernel = j->kernel, .kernel_len = j->kernel_len, .payload = p, .payload_len = len};
+        size_t el = rc_wire_size_env(&e);
+        if ((st = rc_wire_encode(&e, &j->ctx->keys, j->ctx->queue, j->blk + off, el)) != RC_OK)
+            return job_err(j, st, "cannot encode task %llu", (unsigned long long)ranks[i]);
+        const char *av[] = {"XADD", j->kn.tasks, "*", "e", (const char *)j->blk + off};
+        size_t al[] = {4, j->kn.tasks_len, 1, 1, el};
+        st = rc_pipe_cmd(&j->pipe, 5, av, al);
+        off += el;
+    }
+    if (st == RC_OK)
+        st = rc_pipe_cmd(&j->pipe, 1, (const char *[]){"EXEC"}, NULL);
+    return st == RC_OK ? RC_OK : job_err(j, RC_ENOMEM, "out of memory");
+}
+
+/* The replies of pipe_tasks: +OK, +QUEUED each, then EXEC's array of ids. */
+static rc_status read_tasks(rc_job *j, const uint64_t *ranks, size_t n, stream_id *out)
 {
     rc_conn *c = j->ctx->conn;
-    for (size_t i = 0; i < n; i++) {
-        size_t len = 0;
-        rc_status st = encode_task(j, ranks[i], &len);
-        if (st != RC_OK)
-            return st;
-        const char *av[] = {"XADD", j->kn.tasks, "*", "e", (const char *)j->enc};
-        size_t al[] = {4, j->kn.tasks_len, 1, 1, len};
-        if ((st = rc_conn_append(c, 5, av, al)) != RC_OK)
-            return job_err(j, st, "cannot queue task %llu: %s", (unsigned long long)ranks[i], c->err);
-    }
     rc_status first = RC_OK;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n + 1; i++) {
         redisReply *r = NULL;
         rc_status st = rc_conn_get(c, &r);
-        if (st == RC_OK && parse_id(r, &out[i]) != 0)
-            st = RC_EPROTO;
         if (st != RC_OK && first == RC_OK)
-            first = job_err(j, st, "cannot add task %llu of job %s: %s", (unsigned long long)ranks[i],
-                            j->idhex, c->err);
+            first = job_err(j, st, "cannot add the tasks of job %s from %llu on: %s", j->idhex,
+                            (unsigned long long)ranks[0], c->err);
         if (r) freeReplyObject(r);
         if (st == RC_EREDIS && !c->c)
-            break; /* connection gone: nothing more to read */
+            return first;
     }
+    redisReply *r = NULL;
+    rc_status st = rc_conn_get(c, &r);
+    if (st == RC_OK && (r->type != REDIS_REPLY_ARRAY || r->elements != n)) {
+        snprintf(c->err, sizeof c->err, "unexpected reply to EXEC");
+        st = RC_EPROTO;
+    }
+    for (size_t i = 0; st == RC_OK && i < n; i++)
+        if (parse_id(r->element[i], &out[i]) != 0) {
+            snprintf(c->err, sizeof c->err, "%s", r->element[i]->type == REDIS_REPLY_ERROR ? r->element[i]->str
+                                                                                              : "no entry id");
+            st = r->element[i]->type == REDIS_REPLY_ERROR ? RC_EREDIS : RC_EPROTO;
+            for (size_t k = 0; k < n; k++) /* whatever went in is removed by its id */
+                if (parse_id(r->element[k], &out[k]) != 0)
+                    out[k] = (stream_id){0, 0};
+        }
+    if (st != RC_OK && first == RC_OK)
+        first = job_err(j, st, "cannot add the tasks of job %s from %llu on: %s", j->idhex,
+                        (unsigned long long)ranks[0], c->err);
+    if (r) freeReplyObject(r);
     return first;
+}
+
+/* Add tasks ranks[0..n) (one transaction) and read their ids into out[]. */
+static rc_status xadd_tasks(rc_job *j, const uint64_t *ranks, size_t n, stream_id *out)
+{
+    rc_status st = pipe_tasks(j, ranks, n);
+    if (st == RC_OK && (st = rc_conn_send(j->ctx->conn, &j->pipe)) != RC_OK)
+        return job_err(j, st, "cannot queue task %llu: %s", (unsigned long long)ranks[0], j->ctx->conn->err);
+    rc_pipe_reset(&j->pipe);
+    return st == RC_OK ? read_tasks(j, ranks, n, out) : st;
 }
 
 static rc_status prepare_outputs(rc_job *j)
@@ -550,27 +655,59 @@ rc_status rc_job_submit(rc_job *j)
         return st;
     if ((st = ensure_conn(j)) != RC_OK)
         return st;
-    if ((st = rc_queue_ensure_group(ctx->conn, &j->kn)) != RC_OK)
-        return job_err(j, st, "cannot create queue '%s': %s", ctx->queue, ctx->conn->err);
-    if ((st = publish_meta(j)) != RC_OK)
+    /* One round trip for a small job: the task stream and group, the
+       descriptor, the result stream and the first block of tasks go in one
+       write (the descriptor first: a worker woken by a task finds it). */
+    uint64_t ranks[SUBMIT_BATCH];
+    size_t n = 0;
+    for (; n < SUBMIT_BATCH && n < j->ntasks; n++)
+        ranks[n] = n;
+    n = block_len(j, ranks, n);
+    char px[32];
+    rc_pipe_reset(&j->pipe);
+    (void)rc_pipe_cmd(&j->pipe, 6, (const char *[]){"XGROUP", "CREATE", j->kn.tasks, RC_GROUP, "0", "MKSTREAM"}, NULL);
+    if ((st = pipe_meta(j, px, sizeof px)) != RC_OK || (st = pipe_result_stream(j, px)) != RC_OK ||
+        (st = pipe_tasks(j, ranks, n)) != RC_OK) {
+        rc_pipe_reset(&j->pipe);
         return st;
+    }
     j->t_submit = rc_now_ms();
     j->submitted_wall = rc_wall_ms();
+    if ((st = rc_conn_send(ctx->conn, &j->pipe)) != RC_OK)
+        return job_err(j, st, "cannot submit job %s: %s", j->idhex, ctx->conn->err);
+    redisReply *g = NULL;
+    st = rc_conn_get(ctx->conn, &g); /* an existing group answers BUSYGROUP */
+    if (st == RC_EREDIS && g && g->type == REDIS_REPLY_ERROR && strncmp(g->str, "BUSYGROUP", 9) == 0)
+        st = RC_OK;
+    if (g) freeReplyObject(g);
+    if (st != RC_OK)
+        job_err(j, st, "cannot create queue '%s': %s", ctx->queue, ctx->conn->err);
+    if (st != RC_EREDIS || ctx->conn->c) {
+        rc_status s2 = read_replies(j, 3, "store");
+        if (st == RC_OK)
+            st = s2;
+    }
     j->state = ST_RUNNING;
-    uint64_t ranks[SUBMIT_BATCH];
-    for (uint64_t r0 = 0; r0 < j->ntasks; r0 += SUBMIT_BATCH) {
-        size_t n = (size_t)(j->ntasks - r0 < SUBMIT_BATCH ? j->ntasks - r0 : SUBMIT_BATCH);
-        for (size_t i = 0; i < n; i++)
-            ranks[i] = r0 + i;
-        if ((st = xadd_tasks(j, ranks, n, j->ids + r0)) != RC_OK) {
-            char keep[512];
-            snprintf(keep, sizeof keep, "%s", j->errmsg);
-            (void)rc_job_cancel(j);
-            job_err(j, st, "%s", keep);
-            j->result = st;
-            j->state = ST_DONE;
-            return st;
-        }
+    if (st == RC_OK || ctx->conn->c) {
+        rc_status s3 = read_tasks(j, ranks, n, j->ids);
+        if (st == RC_OK)
+            st = s3;
+    }
+    for (uint64_t r0 = n; st == RC_OK && r0 < j->ntasks; r0 += n) {
+        size_t m = 0;
+        for (; m < SUBMIT_BATCH && r0 + m < j->ntasks; m++)
+            ranks[m] = r0 + m;
+        n = block_len(j, ranks, m);
+        st = xadd_tasks(j, ranks, n, j->ids + r0);
+    }
+    if (st != RC_OK) {
+        char keep[512];
+        snprintf(keep, sizeof keep, "%s", j->errmsg);
+        (void)rc_job_cancel(j);
+        job_err(j, st, "%s", keep);
+        j->result = st;
+        j->state = ST_DONE;
+        return st;
     }
     rc_log(ctx, RC_LOG_INFO, "job %s: %llu tasks of kernel '%s' on queue '%s'", j->idhex,
            (unsigned long long)j->ntasks, j->kernel, ctx->queue);
@@ -654,14 +791,6 @@ static void remove_entries_by_scan(rc_job *j)
     }
 }
 
-static void remove_job_keys(rc_job *j)
-{
-    redisReply *r = NULL;
-    if (j->ctx->conn)
-        (void)rc_conn_cmdf(j->ctx->conn, &r, "DEL %s %s %s", j->meta_key, j->res_key, j->why_key);
-    if (r) freeReplyObject(r);
-}
-
 static void finish(rc_job *j, rc_status st)
 {
     if (j->state != ST_RUNNING)
@@ -669,14 +798,33 @@ static void finish(rc_job *j, rc_status st)
     j->state = ST_DONE;
     j->result = st;
     j->t_end = rc_now_ms();
-    if (!j->ctx->conn)
+    rc_conn *c = j->ctx->conn;
+    if (!c)
         return;
     /* the authenticated end marker first (workers then drop leftovers of
        this job instead of waiting for its descriptor to come back), then
-       the descriptor: from then on, late deliveries leave nothing */
-    (void)rc_tombstone_write(j->ctx->conn, &j->ctx->keys, j->ctx->queue, j->id,
-                             st == RC_OK ? "done" : st == RC_ECANCELED ? "cancelled" : "failed", j->ctx->retention_ms);
-    remove_job_keys(j);
+       the descriptor and result stream: from then on, late deliveries
+       leave nothing */
+    int n = 0;
+    if (rc_tombstone_append(c, &j->ctx->keys, j->ctx->queue, j->id,
+                            st == RC_OK ? "done" : st == RC_ECANCELED ? "cancelled" : "failed",
+                            j->ctx->retention_ms) == RC_OK)
+        n++;
+    if (rc_conn_append(c, 4, (const char *[]){"DEL", j->meta_key, j->res_key, j->why_key}, NULL) == RC_OK)
+        n++;
+    if (st == RC_OK && !j->nextra) {
+        /* the answer is complete: the clean-up need not be waited for (its
+           replies are read with the next command) */
+        (void)rc_conn_defer(c, n);
+    } else {
+        for (int i = 0; i < n; i++) {
+            redisReply *r = NULL;
+            rc_status g = rc_conn_get(c, &r);
+            if (r) freeReplyObject(r);
+            if (g == RC_EREDIS && !c->c)
+                break;
+        }
+    }
     if (st != RC_OK && j->attached)
         remove_entries_by_scan(j);
     else if (st != RC_OK)
@@ -993,28 +1141,62 @@ static rc_status check_meta(rc_job *j)
     if (now - j->last_meta_check < 1000)
         return RC_OK;
     j->last_meta_check = now;
-    redisReply *r = NULL;
-    rc_status st = rc_conn_cmdf(j->ctx->conn, &r, "EXISTS %s", j->meta_key);
-    if (st == RC_OK && r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
-        freeReplyObject(r);
-        char what[80];
-        rc_ctx *ctx = j->ctx;
-        if (rc_tombstone_check(ctx->conn, &ctx->keys, ctx->queue, j->id, 0, what, sizeof what) == 1) {
-            job_err(j, RC_ECANCELED, "job %s was ended by another process (%s)", j->idhex, what);
-            finish(j, RC_ECANCELED);
-        } else if (rc_tombstone_check(ctx->conn, &ctx->keys, ctx->queue, 0, j->submitted_wall, what, sizeof what) == 1) {
-            job_err(j, RC_ECANCELED, "job %s: queue '%s' was removed", j->idhex, ctx->queue);
-            finish(j, RC_ECANCELED);
-        } else {
-            /* deleted without an authenticated cancel: put it back */
-            rc_log(ctx, RC_LOG_WARN, "job %s: its descriptor vanished from Redis without an authenticated cancel "
-                                     "(eviction, flush or tampering?): restoring it", j->idhex);
-            return publish_meta(j);
+    rc_ctx *ctx = j->ctx;
+    rc_conn *c = ctx->conn;
+    rc_status st = rc_conn_append(c, 2, (const char *[]){"EXISTS", j->meta_key}, NULL);
+    if (st == RC_OK)
+        st = rc_conn_append(c, 2, (const char *[]){"TYPE", j->res_key}, NULL);
+    redisReply *r = NULL, *t = NULL;
+    if (st == RC_OK) {
+        st = rc_conn_get(c, &r);
+        if (!(st == RC_EREDIS && !c->c)) {
+            rc_status s2 = rc_conn_get(c, &t);
+            if (st == RC_OK)
+                st = s2;
         }
+    }
+    int meta_gone = st == RC_OK && r && r->type == REDIS_REPLY_INTEGER && r->integer == 0;
+    int res_gone = st == RC_OK && t && t->type == REDIS_REPLY_STATUS && strcmp(t->str, "stream") != 0;
+    if (r) freeReplyObject(r);
+    if (t) freeReplyObject(t);
+    if (st != RC_OK)
+        return st;
+    if (!meta_gone && !res_gone)
+        return RC_OK;
+    char what[80];
+    if (rc_tombstone_check(c, &ctx->keys, ctx->queue, j->id, 0, what, sizeof what) == 1) {
+        job_err(j, RC_ECANCELED, "job %s was ended by another process (%s)", j->idhex, what);
+        finish(j, RC_ECANCELED);
         return RC_OK;
     }
-    if (r) freeReplyObject(r);
-    return st;
+    if (rc_tombstone_check(c, &ctx->keys, ctx->queue, 0, j->submitted_wall, what, sizeof what) == 1) {
+        job_err(j, RC_ECANCELED, "job %s: queue '%s' was removed", j->idhex, ctx->queue);
+        finish(j, RC_ECANCELED);
+        return RC_OK;
+    }
+    /* deleted without an authenticated cancel: put it back */
+    if (meta_gone) {
+        rc_log(ctx, RC_LOG_WARN, "job %s: its descriptor vanished from Redis without an authenticated cancel "
+                                 "(eviction, flush or tampering?): restoring it", j->idhex);
+        if ((st = publish_meta(j)) != RC_OK)
+            return st;
+    }
+    if (res_gone) {
+        /* results not read yet are gone with it: their tasks, acked, look
+           lost to check_lost and are sent again */
+        rc_log(ctx, RC_LOG_WARN, "job %s: its result stream vanished from Redis without an authenticated cancel "
+                                 "(eviction, flush or tampering?): recreating it", j->idhex);
+        char px[32];
+        snprintf(px, sizeof px, "%lld", ctx->retention_ms);
+        rc_pipe_reset(&j->pipe);
+        (void)rc_pipe_cmd(&j->pipe, 2, (const char *[]){"DEL", j->res_key}, NULL);
+        if ((st = pipe_result_stream(j, px)) != RC_OK)
+            return st;
+        if ((st = rc_conn_send(c, &j->pipe)) != RC_OK)
+            return job_err(j, st, "cannot recreate the result stream of job %s: %s", j->idhex, c->err);
+        return read_replies(j, 3, "recreate the result stream of");
+    }
+    return RC_OK;
 }
 
 /* A task whose entry vanished from the stream (deleted, or cut so badly no

@@ -7,34 +7,45 @@
  * (PEL) with its owner, delivery time and delivery count, so there is no
  * moment when a task is in no list.  The PEL's idle time is the lease: a live
  * worker renews it (XCLAIM ... JUSTID by its heartbeat thread), and any worker
- * takes over entries idle past the lease with XAUTOCLAIM, which counts the
- * delivery.  A worker holding a task never needs a key of its own.
+ * takes over entries idle past the lease (TAKEOVER: XPENDING ... IDLE, then
+ * XCLAIM, which counts the delivery).  A worker holding a task never needs a
+ * key of its own.  The master adds tasks in MULTI/EXEC blocks of up to 256:
+ * Redis serves blocked readers once per command, so a block added as one
+ * transaction wakes a waiting worker with many entries to take in a batch,
+ * where plain pipelined XADDs would hand each waiting worker one.
  *
  * Per job J (16 hex digits): rc:{Q}:job:J holds the authenticated job
  * descriptor (kernel, task count, seed, broadcast blob) - workers fetch it
  * once per job and cache it; rc:{Q}:job:J:res is a stream of results, read
  * by the master from a position it remembers, so a restarted master can read
  * it again from the start and nothing is lost if a reply is lost on the way;
- * rc:{Q}:job:J:why holds, per task, why its last attempt failed.  All three
- * expire with the job's retention time (the descriptor's TTL, copied), so an
- * abandoned job does not hold memory forever.  Every key carries the hash
- * tag {Q}, so a Redis Cluster puts a whole queue on one shard and the scripts
- * below may touch several keys.  Live workers are listed in rc:{Q}:workers
- * (sorted set, consumer -> last heartbeat) with details in the expiring key
- * rc:{Q}:worker:<consumer>.
+ * the master creates it, empty, when it submits, and it exists exactly as
+ * long as the job (workers add with NOMKSTREAM, so a late result recreates
+ * nothing); rc:{Q}:job:J:why holds, per task, why its last attempt failed.
+ * All three expire with the job's retention time, refreshed by the master
+ * while it waits, so an abandoned job does not hold memory forever.  Every
+ * key carries the hash tag {Q}, so a Redis Cluster puts a whole queue on one
+ * shard and the scripts and transactions below may touch several keys.  Live
+ * workers are listed in rc:{Q}:workers (sorted set, consumer -> last
+ * heartbeat) with details in the expiring key rc:{Q}:worker:<consumer>;
+ * rc:{Q}:nolapsed, when present, says a scan found no lapsed lease less than
+ * a period ago.
  *
- * DELIVER appends a result and acks and deletes the entry in one atomic
- * round trip - but only while the job descriptor exists; otherwise it
- * returns 0 and touches nothing, and the worker decides (an authenticated end
- * marker: drop it; none: hand the task back, its master may restore the
- * descriptor), so a late result leaves no orphan key and no result is thrown
- * away on the word of whoever deleted the descriptor.  RENEW extends the lease only of
- * entries the caller still owns, so a worker that stalled past its lease does
- * not steal its task back from the worker now running it.  TAKEOVER claims
- * one lapsed entry and returns its delivery count (the attempt number).
- * HANDBACK makes an entry the caller owns claimable by anyone at once (IDLE
- * past any lease) or after one more lease (IDLE 0), and can lower its
- * delivery count so a hand-back that was no attempt is not counted.
+ * A delivery is one MULTI: an XADD ... NOMKSTREAM of each result to its
+ * job's result stream, then DELIVER, which acks and deletes each entry whose
+ * result stream exists - the XADD found it, in the same transaction.  For an
+ * entry whose job's stream is gone DELIVER returns 0 and touches nothing,
+ * and the worker decides (an authenticated end marker: drop it; none: hand
+ * the task back, its master may restore its keys), so a late result leaves
+ * no orphan key and no result is thrown away on the word of whoever deleted
+ * the stream.  Payloads stay out of Lua: every byte passed to a script is
+ * copied twice more inside Redis.  RENEW extends the lease only of entries
+ * the caller still owns, so a worker that stalled past its lease does not
+ * steal its task back from the worker now running it.  TAKEOVER claims one
+ * lapsed entry and returns its attempt number.  HANDBACK makes an entry the
+ * caller owns claimable by anyone at once (IDLE past any lease) or after one
+ * more lease (IDLE 0), and can lower its delivery count so a hand-back that
+ * was no attempt is not counted.
  */
 #include "internal.h"
 
@@ -42,28 +53,24 @@
 #include <time.h>
 
 static const char *const scripts[RC_SCRIPT_COUNT_] = {
-    /* KEYS stream, then (meta, res) per result; ARGV group, then (id, env)
-       per result.  Returns 1/0 per result (0: descriptor missing, entry
-       left alone).  A batch of results costs one round trip. */
+    /* The second half of a delivery, queued in the same MULTI after the
+       results' XADD ... NOMKSTREAM (payloads never enter Lua: every byte
+       handed to a script is copied twice more).  KEYS stream, then one
+       result stream per entry; ARGV group, then (id, 'r' result | 'a'
+       plain ack) per entry.  An entry with a result is acked only if its
+       job's result stream exists - the XADD before it found it, in the same
+       transaction - else 0 and the entry is left alone. */
     [RC_SCRIPT_DELIVER] =
-        "local out, acks, ttl, live = {}, {}, {}, {}\n"
-        "for k = 1, (#KEYS - 1) / 2 do\n"
-        "  local meta, res, id, env = KEYS[2*k], KEYS[2*k+1], ARGV[2*k], ARGV[2*k+1]\n"
-        "  if env ~= '' and live[meta] == nil then live[meta] = redis.call('EXISTS', meta) end\n"
-        "  if env ~= '' and live[meta] == 0 then\n"
-        "    out[k] = 0\n"
-        "  else\n"
-        "    if env ~= '' then\n"
-        "      redis.call('XADD', res, '*', 'e', env)\n"
-        "      if not ttl[res] then\n"
-        "        ttl[res] = true\n"
-        "        local t = redis.call('PTTL', meta)\n"
-        "        if t > 0 then redis.call('PEXPIRE', res, t) end\n"
-        "      end\n"
-        "    end\n"
-        "    acks[#acks + 1] = id\n"
-        "    out[k] = 1\n"
+        "local out, acks, live = {}, {}, {}\n"
+        "for k = 1, #KEYS - 1 do\n"
+        "  local res, id, mode = KEYS[k + 1], ARGV[2 * k], ARGV[2 * k + 1]\n"
+        "  local ok = 1\n"
+        "  if mode == 'r' then\n"
+        "    if live[res] == nil then live[res] = redis.call('TYPE', res).ok == 'stream' end\n"
+        "    if not live[res] then ok = 0 end\n"
         "  end\n"
+        "  if ok == 1 then acks[#acks + 1] = id end\n"
+        "  out[k] = ok\n"
         "end\n"
         "if #acks > 0 then\n"
         "  redis.call('XACK', KEYS[1], ARGV[1], unpack(acks))\n"
@@ -83,26 +90,39 @@ static const char *const scripts[RC_SCRIPT_COUNT_] = {
         "  end\n"
         "end\n"
         "return {n, stolen}\n",
-    /* KEYS stream; ARGV group consumer min-idle cursor */
+    /* KEYS stream, nolapsed; ARGV group consumer min-idle period.  The first
+       entry idle past the lease, claimed (XCLAIM counts the delivery), with
+       its attempt number; or nothing.  XPENDING ... IDLE walks the pending
+       list inside Redis, so one call finds a lapsed entry wherever it is;
+       and a scan that finds none leaves `nolapsed` behind for one period,
+       so the whole pool scans the list once a period, not every worker
+       (which grew with workers x pending entries).  A `nolapsed` that would
+       outlive a period was not written by us: it is ignored. */
     [RC_SCRIPT_TAKEOVER] =
-        "local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', 1)\n"
-        "local e = r[2][1]\n"
-        "if e then\n"
-        "  local p = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1)\n"
-        "  return {r[1], e, p[1] and p[1][4] or 0}\n"
+        "local t = redis.call('PTTL', KEYS[2])\n"
+        "if t > 0 and t <= tonumber(ARGV[4]) then return {false, 0} end\n"
+        "local p = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3], '-', '+', 1)\n"
+        "if not p[1] then\n"
+        "  redis.call('SET', KEYS[2], '1', 'PX', ARGV[4])\n"
+        "  return {false, 0}\n"
         "end\n"
-        "return {r[1], false, 0}\n",
-    /* KEYS stream meta why; ARGV group consumer id rank (unused) idle free.
+        "local e = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], p[1][1])\n"
+        "if e[1] then return {e[1], p[1][4] + 1} end\n"
+        "return {false, 0}\n",
+    /* KEYS stream meta why nolapsed; ARGV group consumer id rank (unused) idle free.
        Failure reasons are MAC'd attempt records the worker writes itself.
        free = 'free': this hand-back was not an attempt (a stop request, a
        missing descriptor), so the delivery count is lowered by one and the
-       next take-over, which raises it, leaves it where it was */
+       next take-over, which raises it, leaves it where it was.  An entry
+       claimable at once clears `nolapsed`, so the next scan finds it now,
+       not a period later */
     [RC_SCRIPT_HANDBACK] =
         "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)\n"
         "if not (p[1] and p[1][2] == ARGV[2]) then return 0 end\n"
         "local count = p[1][4]\n"
         "if ARGV[7] == 'free' and count > 0 then count = count - 1 end\n"
         "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'IDLE', ARGV[6], 'RETRYCOUNT', count, 'JUSTID')\n"
+        "if ARGV[6] ~= '0' then redis.call('DEL', KEYS[4]) end\n"
         "return 1\n",
 };
 
@@ -166,8 +186,8 @@ long long rc_wall_ms(void)
     return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-rc_status rc_tombstone_write(rc_conn *c, const rc_keys *k, const char *queue, uint64_t job, const char *what,
-                             long long ttl_ms)
+rc_status rc_tombstone_append(rc_conn *c, const rc_keys *k, const char *queue, uint64_t job, const char *what,
+                              long long ttl_ms)
 {
     char key[340], px[32];
     unsigned char buf[RC_HDR_BYTES + RC_MAC_BYTES + 64];
@@ -183,8 +203,17 @@ rc_status rc_tombstone_write(rc_conn *c, const rc_keys *k, const char *queue, ui
     snprintf(px, sizeof px, "%lld", ttl_ms);
     const char *av[] = {"SET", key, (const char *)buf, "PX", px};
     size_t al[] = {3, strlen(key), n, 2, strlen(px)};
+    return rc_conn_append(c, 5, av, al);
+}
+
+rc_status rc_tombstone_write(rc_conn *c, const rc_keys *k, const char *queue, uint64_t job, const char *what,
+                             long long ttl_ms)
+{
+    rc_status st = rc_tombstone_append(c, k, queue, job, what, ttl_ms);
+    if (st != RC_OK)
+        return st;
     redisReply *r = NULL;
-    st = rc_conn_cmd(c, &r, 5, av, al);
+    st = rc_conn_get(c, &r);
     if (r) freeReplyObject(r);
     return st;
 }
@@ -242,6 +271,14 @@ static rc_status load_script(rc_conn *c, int which)
     }
     if (r) freeReplyObject(r);
     return st;
+}
+
+const char *rc_script_sha(rc_conn *c, int which, rc_status *st)
+{
+    *st = RC_OK;
+    if (!c->sha[which][0] && (*st = load_script(c, which)) != RC_OK)
+        return NULL;
+    return c->sha[which];
 }
 
 rc_status rc_script(rc_conn *c, int which, redisReply **reply, int nkeys, int nargs,

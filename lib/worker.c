@@ -1,10 +1,15 @@
 /* worker.c - the worker loop and its lease thread.
  *
- * A worker is one consumer of each of its queues' groups.  Its loop takes one
- * entry at a time: first any entry whose lease lapsed (XAUTOCLAIM, so a task
- * held by a dead or stalled worker is run again), else a new one (XREADGROUP,
- * blocking for a short poll slice so stop requests and linger are noticed).
- * Queues are tried in priority order.  Taking is atomic with recording the
+ * A worker is one consumer of each of its queues' groups.  Its loop takes
+ * entries: first any entry whose lease lapsed (so a task held by a dead or
+ * stalled worker is run again; the pool scans once per period), else new
+ * ones (XREADGROUP, blocking for a short poll slice so stop requests and
+ * linger are noticed).  Queues are tried in priority order.  Short tasks are
+ * taken in batches that fill about 2 ms of kernel time (and about 1 MiB),
+ * long ones one at a time; a batch whose tasks turn out long gives its
+ * unstarted rest back at once.  Results go out together at the end of a
+ * batch, and the next take rides in the same round trip, so even one task
+ * at a time costs one round trip per task.  Taking is atomic with recording the
  * owner: the entry sits in the group's pending list under this worker's name
  * from the moment it is handed out, with a delivery count that is the task's
  * attempt number.
@@ -30,14 +35,18 @@
 #include "internal.h"
 
 #include <pthread.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define JOB_CACHE 4
 #define ID_MAX 48
-#define MAXB 64             /* most tasks taken in one round trip */
-#define BATCH_TARGET_US 2000 /* take as many short tasks as fill ~2 ms */
+#define MAXB RC_BATCH_MAX
+#define BATCH_TARGET_US 2000 /* take as many short tasks as fill ~2 ms of kernel time */
+#define BATCH_BYTES ((size_t)1 << 20) /* and no more tasks than move about 1 MiB in and out */
+#define BATCH_HOLD_US (4 * BATCH_TARGET_US) /* a batch running longer gives its unstarted rest back */
+#define BATCH_AFTER_IDLE 8  /* most tasks taken first after an idle poll */
 #define MAX_QUEUES 16
 #define HANDBACK_IDLE "1000000000" /* ms: longer than any lease, shorter than the epoch */
 
@@ -70,7 +79,7 @@ typedef struct wqueue {
     rc_keynames kn;
     char reg[300];            /* rc:{Q}:workers (sorted set: consumer -> last beat) */
     char info[400];           /* rc:{Q}:worker:<consumer> (expiring info string) */
-    char cursor[ID_MAX];      /* XAUTOCLAIM scan position */
+    char nolapsed[300];       /* rc:{Q}:nolapsed: a scan found no lapsed lease (expires) */
     long long last_reclaim;
     int have_group;
     int removed;
@@ -118,10 +127,52 @@ typedef struct worker {
         int n, qi;
     } outbox;
     int batch;                /* entries to take next time (adapts to task length) */
-    double avg_us;            /* running mean of one task's time */
+    double avg_us;            /* running mean of one task's kernel time */
+    long long kern_us;        /* kernel wall time of the batch in hand */
+    long long cpu0;           /* this thread's CPU time when the batch started */
+    long vcsw0, ivcsw0;       /* and its context switches (voluntary, involuntary) */
+    int kern_n, refused_n;    /* kernels run and entries refused in it */
+    uint64_t sized_job;       /* the job whose tasks' length set `batch` */
+    size_t batch_bytes;       /* task entries and results of it */
+    rc_pipe pipe;             /* deliveries, sent with writev */
 } worker;
 
 static int interrupted(const worker *w) { return w->ctx->interrupted != 0; }
+
+static long long thread_cpu_us(void)
+{
+    struct timespec t;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) != 0)
+        return 0;
+    return (long long)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+static void batch_clock_start(worker *w)
+{
+    struct rusage ru;
+    w->cpu0 = thread_cpu_us();
+    if (getrusage(RUSAGE_THREAD, &ru) == 0) {
+        w->vcsw0 = ru.ru_nvcsw;
+        w->ivcsw0 = ru.ru_nivcsw;
+    }
+}
+
+/* How long the kernels of a batch took, for sizing batches.  Their wall
+ * time, unless that was mostly spent descheduled (many workers per core):
+ * then this thread's CPU time, or batching would turn itself off exactly
+ * when Redis is busiest.  Descheduled, not waiting: a kernel that sleeps or
+ * waits for I/O switches out voluntarily and keeps its wall time, which is
+ * how long it holds the task. */
+static long long kernel_time(const worker *w)
+{
+    long long cpu = thread_cpu_us() - w->cpu0;
+    if (cpu >= w->kern_us / 2)
+        return cpu < w->kern_us ? cpu : w->kern_us;
+    struct rusage ru;
+    if (getrusage(RUSAGE_THREAD, &ru) == 0 && ru.ru_nivcsw - w->ivcsw0 > ru.ru_nvcsw - w->vcsw0)
+        return cpu;
+    return w->kern_us;
+}
 
 /* ------------------------------------------------------------------ */
 /* Lease thread */
@@ -164,6 +215,9 @@ static void registry_beat(worker *w, rc_conn *c, long long ttl)
     }
 }
 
+static int entry_parts(const redisReply *e, char *id, unsigned char **buf, size_t *len);
+static void unbatch(worker *w, char (*ids)[ID_MAX], int n);
+
 /* Hand the entry in hand back: immediately claimable by any other worker,
  * not counted as an attempt; optional reason recorded for the master. */
 static rc_status handback_ex(worker *w, rc_conn *c, const char *id, int qi, uint64_t job, uint64_t rank,
@@ -174,12 +228,63 @@ static rc_status handback_ex(worker *w, rc_conn *c, const char *id, int qi, uint
     rc_job_keys(q->name, job, meta, sizeof meta, NULL, 0);
     snprintf(why, sizeof why, "%s:why", meta);
     snprintf(rank_s, sizeof rank_s, "%llu", (unsigned long long)rank);
-    const char *av[] = {q->kn.tasks, meta, why, RC_GROUP, w->consumer, id, rank_s, "",
+    const char *av[] = {q->kn.tasks, meta, why, q->nolapsed, RC_GROUP, w->consumer, id, rank_s, "",
                         idle, free_attempt ? "free" : ""};
     redisReply *r = NULL;
-    rc_status st = rc_script(c, RC_SCRIPT_HANDBACK, &r, 3, 7, av, NULL);
+    rc_status st = rc_script(c, RC_SCRIPT_HANDBACK, &r, 4, 7, av, NULL);
     if (r) freeReplyObject(r);
     return st;
+}
+
+/* Give back entries ents[from..n) that were never started, in one round
+ * trip: their bytes go back on the stream as new entries and the old ones
+ * are acked and deleted, all in one MULTI.  New entries, not released
+ * pending ones, because workers waiting in XREADGROUP are woken by new
+ * entries at once, while a released pending entry waits for someone's
+ * lapsed-lease scan.  The bytes are the master's authenticated envelope,
+ * untouched (never decoded here); a copy taken after we lost the lease is
+ * harmless: the master keeps one result per task. */
+static void hand_back_unstarted(worker *w, int qi, redisReply **ents, size_t from, size_t n)
+{
+    wqueue *q = &w->q[qi];
+    char ids[MAXB][ID_MAX];
+    const char *av[3 + MAXB];
+    int k = 0;
+    rc_pipe_reset(&w->pipe);
+    (void)rc_pipe_cmd(&w->pipe, 1, (const char *[]){"MULTI"}, NULL);
+    for (size_t m = from; m < n && k < MAXB; m++) {
+        unsigned char *buf;
+        size_t len;
+        if (entry_parts(ents[m], ids[k], &buf, &len) != 0)
+            continue;
+        if (buf) {
+            const char *xa[] = {"XADD", q->kn.tasks, "*", "e", (const char *)buf};
+            size_t xl[] = {4, q->kn.tasks_len, 1, 1, len};
+            (void)rc_pipe_cmd(&w->pipe, 5, xa, xl);
+        }
+        av[3 + k] = ids[k];
+        k++;
+    }
+    if (!k) {
+        rc_pipe_reset(&w->pipe);
+        return;
+    }
+    int cmds = w->pipe.ncmd; /* MULTI and the XADDs */
+    av[0] = "XACK"; av[1] = q->kn.tasks; av[2] = RC_GROUP;
+    (void)rc_pipe_cmd(&w->pipe, 3 + k, av, NULL);
+    av[1] = "XDEL"; av[2] = q->kn.tasks;
+    (void)rc_pipe_cmd(&w->pipe, 2 + k, av + 1, NULL);
+    (void)rc_pipe_cmd(&w->pipe, 1, (const char *[]){"EXEC"}, NULL);
+    if (rc_conn_send(w->conn, &w->pipe) != RC_OK)
+        return; /* still pending under our name: the leases lapse and others take them */
+    for (int i = 0; i < cmds + 3; i++) {
+        redisReply *r = NULL;
+        rc_status g = rc_conn_get(w->conn, &r);
+        if (r) freeReplyObject(r);
+        if (g == RC_EREDIS && !w->conn->c)
+            return;
+    }
+    unbatch(w, ids, k);
 }
 
 /* A kernel error: counts as an attempt; anyone may retry at once. */
@@ -357,6 +462,71 @@ static int job_over(worker *w, int qi, const char *id, uint64_t job, char *what,
 
 static rc_status deliver(worker *w, int qi, const char *id, uint64_t job, const unsigned char *env, size_t len);
 
+/* An XREADGROUP for new entries of some queues, kept whole so it can be
+ * sent alone or ride behind a delivery in the same round trip. */
+typedef struct read_cmd {
+    const char *av[8 + 2 * MAX_QUEUES];
+    int n;
+    int qs[MAX_QUEUES], nqs;
+    char block[32], count[16];
+} read_cmd;
+
+/* block_ms < 0: do not block.  rc must not move afterwards (av points into it). */
+static void read_cmd_init(const worker *w, read_cmd *rc, const int *qs, int nqs, long long block_ms)
+{
+    int n = 0;
+    rc->nqs = nqs;
+    memcpy(rc->qs, qs, (size_t)nqs * sizeof *qs);
+    snprintf(rc->count, sizeof rc->count, "%d", w->batch);
+    rc->av[n++] = "XREADGROUP";
+    rc->av[n++] = "GROUP";
+    rc->av[n++] = RC_GROUP;
+    rc->av[n++] = w->consumer;
+    rc->av[n++] = "COUNT";
+    rc->av[n++] = rc->count;
+    if (block_ms >= 0) {
+        snprintf(rc->block, sizeof rc->block, "%lld", block_ms);
+        rc->av[n++] = "BLOCK";
+        rc->av[n++] = rc->block;
+    }
+    rc->av[n++] = "STREAMS";
+    for (int i = 0; i < nqs; i++)
+        rc->av[n++] = w->q[qs[i]].kn.tasks;
+    for (int i = 0; i < nqs; i++)
+        rc->av[n++] = ">";
+    rc->n = n;
+}
+
+/* What an XREADGROUP reply r (owned; freed unless handed on) gave:
+ * [[stream, [entry, ...]], ...] or nil.  The first queue in rc's order with
+ * entries wins; *reply then owns them. */
+static void read_parse(worker *w, const read_cmd *rc, redisReply *r, redisReply **reply, redisReply ***ents,
+                       size_t *nent, int *qi)
+{
+    if (r && r->type == REDIS_REPLY_ARRAY) {
+        for (int x = 0; x < rc->nqs; x++)
+            for (size_t k = 0; k < r->elements; k++) {
+                int i = rc->qs[x];
+                const redisReply *s = r->element[k];
+                if (s->type == REDIS_REPLY_ARRAY && s->elements == 2 && s->element[0]->type == REDIS_REPLY_STRING &&
+                    s->element[0]->len == w->q[i].kn.tasks_len &&
+                    memcmp(s->element[0]->str, w->q[i].kn.tasks, s->element[0]->len) == 0 &&
+                    s->element[1]->type == REDIS_REPLY_ARRAY && s->element[1]->elements > 0) {
+                    if (r->elements > 1)
+                        rc_log(w->ctx, RC_LOG_WARN, "Redis handed out entries of several queues at once; those "
+                                                    "of the others are redelivered after the lease");
+                    *reply = r;
+                    *ents = s->element[1]->element;
+                    *nent = s->element[1]->elements > (size_t)MAXB ? (size_t)MAXB : s->element[1]->elements;
+                    *qi = i;
+                    return;
+                }
+            }
+    }
+    if (r)
+        freeReplyObject(r);
+}
+
 /* The job's descriptor is missing.  Drop the task if the job is over, else
  * hand it back (a master restores a descriptor deleted without the key). */
 static rc_status orphaned(worker *w, int qi, const char *id, uint64_t job, uint64_t rank)
@@ -398,35 +568,138 @@ static void unbatch(worker *w, char (*ids)[ID_MAX], int n)
     pthread_mutex_unlock(&w->mu);
 }
 
-/* Deliver n results (or plain acks: len 0) of queue qi in one round trip. */
-static rc_status deliver_many(worker *w, int qi, int n, char (*ids)[ID_MAX], const uint64_t *jobs,
-                              const unsigned char *const *envs, const size_t *lens, int *refused_out)
+/* One delivery round trip: MULTI, an XADD ... NOMKSTREAM per result, the
+ * DELIVER script (acks the entries whose result stream exists), EXEC, and
+ * optionally the next take.  Results are referenced, not copied, on their
+ * way to the socket.  On RC_OK *acked_out holds the script's array (owned). */
+static rc_status deliver_trip(worker *w, int qi, int n, char (*ids)[ID_MAX], char (*res)[320],
+                              const unsigned char *const *envs, const size_t *lens, const read_cmd *next,
+                              redisReply **next_reply, redisReply **acked_out)
 {
     wqueue *q = &w->q[qi];
-    const char *av[2 + 4 * MAXB];
-    size_t al[2 + 4 * MAXB];
-    char keys[MAXB][2][320];
-    int nk = 1 + 2 * n;
-    av[0] = q->kn.tasks;
-    al[0] = q->kn.tasks_len;
-    av[nk] = RC_GROUP;
-    al[nk] = strlen(RC_GROUP);
+    rc_conn *c = w->conn;
+    rc_pipe *p = &w->pipe;
+    rc_status st;
+    *acked_out = NULL;
+    const char *sha = rc_script_sha(c, RC_SCRIPT_DELIVER, &st);
+    if (!sha)
+        return st;
+    char nk[16];
+    snprintf(nk, sizeof nk, "%d", 1 + n);
+    const char *av[6 + 3 * MAXB];
+    size_t al[6 + 3 * MAXB];
+    int nx = 0, k = 0;
+    rc_pipe_reset(p);
+    (void)rc_pipe_cmd(p, 1, (const char *[]){"MULTI"}, NULL);
     for (int i = 0; i < n; i++) {
-        rc_job_keys(q->name, jobs[i], keys[i][0], sizeof keys[i][0], keys[i][1], sizeof keys[i][1]);
-        av[1 + 2 * i] = keys[i][0];
-        al[1 + 2 * i] = strlen(keys[i][0]);
-        av[2 + 2 * i] = keys[i][1];
-        al[2 + 2 * i] = strlen(keys[i][1]);
-        av[nk + 1 + 2 * i] = ids[i];
-        al[nk + 1 + 2 * i] = strlen(ids[i]);
-        av[nk + 2 + 2 * i] = (const char *)envs[i];
-        al[nk + 2 + 2 * i] = lens[i];
+        if (!lens[i])
+            continue;
+        const char *xa[] = {"XADD", res[i], "NOMKSTREAM", "*", "e", (const char *)envs[i]};
+        size_t xl[] = {4, strlen(res[i]), 10, 1, 1, lens[i]};
+        (void)rc_pipe_cmd(p, 6, xa, xl);
+        nx++;
     }
-    long long backoff = 100;
-    for (;;) {
+    av[k] = "EVALSHA"; al[k++] = 7;
+    av[k] = sha; al[k++] = 40;
+    av[k] = nk; al[k++] = strlen(nk);
+    av[k] = q->kn.tasks; al[k++] = q->kn.tasks_len;
+    for (int i = 0; i < n; i++) { /* a plain ack names the task stream: every key shares the slot */
+        av[k] = lens[i] ? res[i] : q->kn.tasks;
+        al[k] = strlen(av[k]);
+        k++;
+    }
+    av[k] = RC_GROUP; al[k++] = strlen(RC_GROUP);
+    for (int i = 0; i < n; i++) {
+        av[k] = ids[i]; al[k++] = strlen(ids[i]);
+        av[k] = lens[i] ? "r" : "a"; al[k++] = 1;
+    }
+    (void)rc_pipe_cmd(p, k, av, al);
+    (void)rc_pipe_cmd(p, 1, (const char *[]){"EXEC"}, NULL);
+    if (next)
+        (void)rc_pipe_cmd(p, next->n, next->av, NULL);
+    if ((st = rc_conn_send(c, p)) != RC_OK)
+        return st;
+    /* +OK, +QUEUED per command (an error there aborts the EXEC), the EXEC */
+    rc_status first = RC_OK;
+    redisReply *exec = NULL;
+    for (int i = 0; i < nx + 3; i++) {
         redisReply *r = NULL;
-        rc_status st = rc_script(w->conn, RC_SCRIPT_DELIVER, &r, nk, 1 + 2 * n, av, al);
-        if (st == RC_OK && r->type == REDIS_REPLY_ARRAY && r->elements == (size_t)n) {
+        rc_status g = rc_conn_get(c, &r);
+        if (g == RC_EREDIS && !c->c)
+            return g; /* connection gone: nothing more to read */
+        if (g != RC_OK && first == RC_OK)
+            first = g;
+        if (i == nx + 2)
+            exec = r;
+        else if (r)
+            freeReplyObject(r);
+    }
+    if (next) {
+        redisReply *r = NULL;
+        rc_status g = rc_conn_get(c, &r);
+        /* a failed take costs nothing here: the delivery is in, and the
+           caller's own take meets the error (or the lost connection) again */
+        if (g == RC_OK)
+            *next_reply = r;
+        else if (r)
+            freeReplyObject(r);
+    }
+    if (!exec || exec->type != REDIS_REPLY_ARRAY || exec->elements != (size_t)nx + 1) {
+        if (exec && exec->type == REDIS_REPLY_ERROR)
+            snprintf(c->err, sizeof c->err, "Redis refused the delivery: %.*s", (int)exec->len, exec->str);
+        else if (first == RC_OK)
+            snprintf(c->err, sizeof c->err, "unexpected reply to a delivery's EXEC");
+        if (exec) freeReplyObject(exec);
+        return first != RC_OK || exec ? RC_EREDIS : RC_EPROTO;
+    }
+    redisReply *ack = exec->element[nx];
+    if (ack->type == REDIS_REPLY_ERROR && strncmp(ack->str, "NOSCRIPT", 8) == 0) {
+        /* the server lost its scripts (restart, SCRIPT FLUSH) after we
+           loaded ours: the results went in; ack on their own */
+        freeReplyObject(exec);
+        c->sha[RC_SCRIPT_DELIVER][0] = '\0';
+        redisReply *r = NULL;
+        st = rc_script(c, RC_SCRIPT_DELIVER, &r, 1 + n, 1 + 2 * n, av + 3, al + 3);
+        if (st == RC_OK && r->type == REDIS_REPLY_ARRAY) {
+            *acked_out = r;
+            return RC_OK;
+        }
+        if (r) freeReplyObject(r);
+        return st == RC_OK ? RC_EPROTO : st;
+    }
+    if (ack->type != REDIS_REPLY_ARRAY) {
+        if (ack->type == REDIS_REPLY_ERROR)
+            snprintf(c->err, sizeof c->err, "delivery script failed: %.*s", (int)ack->len, ack->str);
+        else
+            snprintf(c->err, sizeof c->err, "delivery script gave no array");
+        freeReplyObject(exec);
+        return RC_EREDIS;
+    }
+    /* keep the script's array, free the rest of the EXEC reply */
+    exec->element[nx] = NULL;
+    exec->elements = (size_t)nx;
+    freeReplyObject(exec);
+    *acked_out = ack;
+    return RC_OK;
+}
+
+/* Deliver n results (or plain acks: len 0) of queue qi in one round trip;
+ * with `next`, the next take rides along (*next_reply gets its reply, or
+ * stays NULL). */
+static rc_status deliver_many(worker *w, int qi, int n, char (*ids)[ID_MAX], const uint64_t *jobs,
+                              const unsigned char *const *envs, const size_t *lens, int *refused_out,
+                              const read_cmd *next, redisReply **next_reply)
+{
+    wqueue *q = &w->q[qi];
+    char res[MAXB][320];
+    for (int i = 0; i < n; i++)
+        rc_job_keys(q->name, jobs[i], NULL, 0, res[i], sizeof res[i]);
+    long long backoff = 100;
+    for (int tries = 0;; tries++) {
+        redisReply *r = NULL;
+        rc_status st = deliver_trip(w, qi, n, ids, res, envs, lens, tries == 0 ? next : NULL,
+                                    tries == 0 ? next_reply : NULL, &r);
+        if (st == RC_OK && r->elements == (size_t)n) {
             int refused[MAXB] = {0};
             for (int i = 0; i < n; i++)
                 refused[i] = r->element[i]->type == REDIS_REPLY_INTEGER && r->element[i]->integer == 0;
@@ -438,7 +711,7 @@ static rc_status deliver_many(worker *w, int qi, int n, char (*ids)[ID_MAX], con
                 return st;
             }
             for (int i = 0; i < n; i++)
-                if (refused[i]) { /* the descriptor vanished while we ran the task */
+                if (refused[i]) { /* the job's result stream is gone: it ended, or someone deleted it */
                     rc_env claim;
                     uint64_t rank = lens[i] && rc_wire_peek(envs[i], lens[i], &claim) == RC_OK ? claim.rank : 0;
                     rc_status o = orphaned(w, qi, ids[i], jobs[i], rank);
@@ -461,7 +734,9 @@ static rc_status deliver_many(worker *w, int qi, int n, char (*ids)[ID_MAX], con
             return st;
         }
         /* connection lost: the leases keep the tasks ours for a while, and if
-           they lapse other workers run them; keep trying until stopped */
+           they lapse other workers run them; keep trying until stopped (a
+           delivery that did land is harmless twice: the master keeps one
+           result per task, and acking twice changes nothing) */
         if (!w->redis_down)
             rc_log(w->ctx, RC_LOG_WARN, "delivering %d result(s): %s; retrying", n, w->conn->err);
         w->redis_down = 1;
@@ -477,7 +752,7 @@ static rc_status deliver(worker *w, int qi, const char *id, uint64_t job, const 
     char ids[1][ID_MAX];
     snprintf(ids[0], ID_MAX, "%s", id);
     const unsigned char *envs[1] = {env ? env : (const unsigned char *)""};
-    return deliver_many(w, qi, 1, ids, &job, envs, &len, NULL);
+    return deliver_many(w, qi, 1, ids, &job, envs, &len, NULL, NULL, NULL);
 }
 
 /* A rejection notice: delivered if its job exists; RC_ENOTFOUND if not. */
@@ -489,12 +764,13 @@ static rc_status deliver_notice(worker *w, int qi, const char *id, uint64_t job,
     snprintf(ids[0], ID_MAX, "%s", id);
     const unsigned char *envs[1] = {env};
     int refused = 0;
-    rc_status st = deliver_many(w, qi, 1, ids, &job, envs, &len, &refused);
+    rc_status st = deliver_many(w, qi, 1, ids, &job, envs, &len, &refused, NULL, NULL);
     return st == RC_OK && refused ? RC_ENOTFOUND : st;
 }
 
-/* Send everything in the outbox. */
-static rc_status flush(worker *w)
+/* Send everything in the outbox; with `next`, take the next entries in the
+ * same round trip (*next_reply, NULL if that part failed or was not sent). */
+static rc_status flush_take(worker *w, const read_cmd *next, redisReply **next_reply)
 {
     int n = w->outbox.n;
     if (!n)
@@ -502,11 +778,14 @@ static rc_status flush(worker *w)
     const unsigned char *envs[MAXB];
     for (int i = 0; i < n; i++)
         envs[i] = w->outbox.buf + w->outbox.off[i];
-    rc_status st = deliver_many(w, w->outbox.qi, n, w->outbox.id, w->outbox.job, envs, w->outbox.len, NULL);
+    rc_status st = deliver_many(w, w->outbox.qi, n, w->outbox.id, w->outbox.job, envs, w->outbox.len, NULL, next,
+                                next_reply);
     w->outbox.n = 0;
     w->outbox.used = 0;
     return st;
 }
+
+static rc_status flush(worker *w) { return flush_take(w, NULL, NULL); }
 
 static rc_status ensure_res(worker *w, size_t n)
 {
@@ -532,6 +811,7 @@ static void refuse(worker *w, int qi, const char *id, const unsigned char *buf, 
     if (peek)
         rc_hex64(claim.job, jobhex);
     w->auth_fails++;
+    w->refused_n++;
     rc_log(ctx, RC_LOG_ERROR, "REFUSED entry %s of queue '%s' (claims job %s task %llu): %s: %s", id, qname,
            jobhex, peek ? (unsigned long long)claim.rank : 0ULL, rc_strerror(why_st), why);
     if (peek && claim.keyid != ctx->keys.keyid)
@@ -719,7 +999,8 @@ static rc_status send_result(worker *w, int qi, const char *id, const rc_env *ta
                 .kernel = task->kernel, .kernel_len = task->kernel_len, .payload = out, .payload_len = outlen};
     size_t n = rc_wire_size_env(&r);
     rc_status st;
-    if (w->outbox.n == MAXB || (w->outbox.n && w->outbox.qi != qi))
+    if (w->outbox.n == MAXB || (w->outbox.n && w->outbox.qi != qi) ||
+        (w->outbox.n && w->outbox.used + n > BATCH_BYTES))
         if ((st = flush(w)) != RC_OK)
             return st;
     if (w->outbox.used + n > w->outbox.cap) {
@@ -743,8 +1024,8 @@ static rc_status send_result(worker *w, int qi, const char *id, const rc_env *ta
     w->outbox.qi = qi;
     w->outbox.used += n;
     w->outbox.n++;
-    /* a lone or long task goes out at once; short ones ride together */
-    return w->batch <= 1 ? flush(w) : RC_OK;
+    w->batch_bytes += n;
+    return RC_OK; /* sent at the end of the batch, with the next take */
 }
 
 /* Input of task `rank` from stored data `data`: the cache, else Redis.
@@ -916,7 +1197,11 @@ static rc_status run_entry(worker *w, int qi, const char *id, unsigned char *buf
         rc_log(ctx, RC_LOG_ERROR, "%s", msg);
         return send_result(w, qi, id, &e, (uint32_t)attempt, RC_ENOKERNEL, msg, strlen(msg));
     }
+    w->sized_job = e.job;
+    long long k0 = rc_now_us();
     int rv = k->fn(t, k->user);
+    w->kern_us += rc_now_us() - k0;
+    w->kern_n++;
     pthread_mutex_lock(&w->mu);
     int handed_back = w->handed_back;
     pthread_mutex_unlock(&w->mu);
@@ -944,93 +1229,53 @@ static rc_status run_entry(worker *w, int qi, const char *id, unsigned char *buf
     return st;
 }
 
-/* A lapsed lease of queue q, with its attempt number, or none. */
+/* How often each worker looks for lapsed leases (and how long a scan that
+   found none stands for the whole pool). */
+static long long reclaim_period(const rc_ctx *ctx)
+{
+    long long every = ctx->lease_ms / 4 < 1000 ? ctx->lease_ms / 4 : 1000;
+    return every < ctx->poll_ms ? ctx->poll_ms : every;
+}
+
+/* A lapsed lease of queue q, claimed, with its attempt number; or none. */
 static rc_status take_over(worker *w, wqueue *q, redisReply **reply, const redisReply **entry, long long *attempt)
 {
     rc_ctx *ctx = w->ctx;
-    char lease[32];
+    char lease[32], period[32];
     snprintf(lease, sizeof lease, "%lld", ctx->lease_ms);
-    const char *av[] = {q->kn.tasks, RC_GROUP, w->consumer, lease, q->cursor};
+    snprintf(period, sizeof period, "%lld", reclaim_period(ctx));
+    const char *av[] = {q->kn.tasks, q->nolapsed, RC_GROUP, w->consumer, lease, period};
     redisReply *r = NULL;
-    rc_status st = rc_script(w->conn, RC_SCRIPT_TAKEOVER, &r, 1, 4, av, NULL);
+    rc_status st = rc_script(w->conn, RC_SCRIPT_TAKEOVER, &r, 2, 4, av, NULL);
     if (st != RC_OK) {
         if (r) freeReplyObject(r);
         return st;
     }
-    /* {cursor, entry or nil, delivery count} */
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[0]->type == REDIS_REPLY_STRING &&
-        r->element[0]->len < ID_MAX) {
-        memcpy(q->cursor, r->element[0]->str, r->element[0]->len);
-        q->cursor[r->element[0]->len] = '\0';
-        if (r->element[1]->type == REDIS_REPLY_ARRAY) {
-            *reply = r;
-            *entry = r->element[1];
-            *attempt = r->element[2]->type == REDIS_REPLY_INTEGER ? r->element[2]->integer : 2;
-            return RC_OK;
-        }
-    } else {
-        strcpy(q->cursor, "0-0");
+    /* {entry or nil, attempt number} */
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_ARRAY) {
+        *reply = r;
+        *entry = r->element[0];
+        /* 1: an entry handed back unstarted (no attempt yet) */
+        *attempt = r->element[1]->type == REDIS_REPLY_INTEGER && r->element[1]->integer > 0 ? r->element[1]->integer : 2;
+        return RC_OK;
     }
     freeReplyObject(r);
     return RC_OK;
 }
 
-/* A cursor Redis refused (a server we do not trust chose it) must not wedge
-   every later scan: start over. */
-static void reset_cursor(wqueue *q) { strcpy(q->cursor, "0-0"); }
-
-/* XREADGROUP over queues [from, to); block_ms < 0: do not block. */
+/* XREADGROUP over queues qs; block_ms < 0: do not block. */
 static rc_status read_new(worker *w, const int *qs, int nqs, long long block_ms, redisReply **reply,
                           redisReply ***ents, size_t *nent, int *qi)
 {
-    const char *av[8 + 2 * MAX_QUEUES];
-    char block[32], count[16];
-    int n = 0;
-    snprintf(count, sizeof count, "%d", w->batch);
-    av[n++] = "XREADGROUP";
-    av[n++] = "GROUP";
-    av[n++] = RC_GROUP;
-    av[n++] = w->consumer;
-    av[n++] = "COUNT";
-    av[n++] = count;
-    if (block_ms >= 0) {
-        snprintf(block, sizeof block, "%lld", block_ms);
-        av[n++] = "BLOCK";
-        av[n++] = block;
-    }
-    av[n++] = "STREAMS";
-    for (int i = 0; i < nqs; i++)
-        av[n++] = w->q[qs[i]].kn.tasks;
-    for (int i = 0; i < nqs; i++)
-        av[n++] = ">";
+    read_cmd rc;
+    read_cmd_init(w, &rc, qs, nqs, block_ms);
     redisReply *r = NULL;
-    rc_status st = rc_conn_cmd(w->conn, &r, n, av, NULL);
+    rc_status st = rc_conn_cmd(w->conn, &r, rc.n, rc.av, NULL);
     if (st != RC_OK) {
         if (r) freeReplyObject(r);
         return st;
     }
-    /* [[stream, [entry, ...]], ...] or nil; take the first entry, in queue order */
-    if (r->type == REDIS_REPLY_ARRAY) {
-        for (int x = 0; x < nqs; x++)
-            for (size_t k = 0; k < r->elements; k++) {
-                int i = qs[x];
-                const redisReply *s = r->element[k];
-                if (s->type == REDIS_REPLY_ARRAY && s->elements == 2 && s->element[0]->type == REDIS_REPLY_STRING &&
-                    s->element[0]->len == w->q[i].kn.tasks_len &&
-                    memcmp(s->element[0]->str, w->q[i].kn.tasks, s->element[0]->len) == 0 &&
-                    s->element[1]->type == REDIS_REPLY_ARRAY && s->element[1]->elements > 0) {
-                    if (r->elements > 1)
-                        rc_log(w->ctx, RC_LOG_WARN, "Redis handed out entries of several queues at once; those "
-                                                    "of the others are redelivered after the lease");
-                    *reply = r;
-                    *ents = s->element[1]->element;
-                    *nent = s->element[1]->elements > (size_t)MAXB ? (size_t)MAXB : s->element[1]->elements;
-                    *qi = i;
-                    return RC_OK;
-                }
-            }
-    }
-    freeReplyObject(r);
+    read_parse(w, &rc, r, reply, ents, nent, qi);
     return RC_OK;
 }
 
@@ -1045,30 +1290,28 @@ static rc_status take(worker *w, redisReply **reply, redisReply ***ents, size_t 
     *ents = NULL;
     *nent = 0;
     *attempt = 1;
-    long long now = rc_now_ms();
-    long long every = ctx->lease_ms / 4 < 1000 ? ctx->lease_ms / 4 : 1000;
-    if (every < ctx->poll_ms)
-        every = ctx->poll_ms;
+    long long now = rc_now_ms(), every = reclaim_period(ctx);
     for (int i = 0; i < w->nq; i++) {
         wqueue *q = &w->q[i];
-        if (q->removed || (now - q->last_reclaim < every && strcmp(q->cursor, "0-0") == 0))
+        if (q->removed || now - q->last_reclaim < every)
             continue;
         rc_status st = take_over(w, q, reply, &one, attempt);
         if (st != RC_OK) {
-            reset_cursor(q);
             *qi = i;
             return st;
         }
-        if (one) {
-            *ents = &(*reply)->element[1];
+        if (one) { /* look again at once next time: a dead worker may have left several */
+            *ents = &(*reply)->element[0];
             *nent = 1;
             *qi = i;
-            rc_log(ctx, RC_LOG_INFO, "took over a task of queue '%s' (attempt %lld): its lease of %lld ms lapsed",
-                   q->name, *attempt, ctx->lease_ms);
+            if (*attempt > 1)
+                rc_log(ctx, RC_LOG_INFO, "took over a task of queue '%s' (attempt %lld): its lease of %lld ms lapsed",
+                       q->name, *attempt, ctx->lease_ms);
+            else
+                rc_log(ctx, RC_LOG_DEBUG, "took a task of queue '%s' another worker handed back unstarted", q->name);
             return RC_OK;
         }
-        if (strcmp(q->cursor, "0-0") == 0)
-            q->last_reclaim = now;
+        q->last_reclaim = now;
     }
     int live[MAX_QUEUES], nl = 0;
     for (int i = 0; i < w->nq; i++)
@@ -1171,7 +1414,7 @@ static rc_status setup_queues(worker *w)
         rc_keys_for_queue(name, &q->kn);
         snprintf(q->reg, sizeof q->reg, "rc:{%s}:workers", name);
         snprintf(q->info, sizeof q->info, "rc:{%s}:worker:%s", name, w->consumer);
-        strcpy(q->cursor, "0-0");
+        snprintf(q->nolapsed, sizeof q->nolapsed, "rc:{%s}:nolapsed", name);
         s += n + (comma ? 1 : 0);
     }
     return RC_OK;
@@ -1225,6 +1468,8 @@ rc_status rc_worker_run(rc_ctx *ctx)
     rc_log(ctx, RC_LOG_INFO, "worker %s serving queue(s) '%s' (key id %08x, %d thread(s) per task)", w->consumer,
            ctx->queue, ctx->keys.keyid, ctx->threads);
     long long last_keycheck = rc_now_ms();
+    redisReply *pre = NULL; /* entries taken with the last delivery */
+    read_cmd pre_cmd;
     while (!interrupted(w)) {
         if (rc_now_ms() - last_keycheck > 2000) { /* key rotation without a restart */
             last_keycheck = rc_now_ms();
@@ -1243,8 +1488,12 @@ rc_status rc_worker_run(rc_ctx *ctx)
         size_t nent = 0;
         int qi = 0;
         long long attempt = 1;
-        if (st == RC_OK)
+        if (pre) {
+            read_parse(w, &pre_cmd, pre, &r, &ents, &nent, &qi);
+            pre = NULL;
+        } else if (st == RC_OK) {
             st = take(w, &r, &ents, &nent, &qi, &attempt);
+        }
         if (is_nogroup(w->conn, st)) {
             if (r) freeReplyObject(r);
             st = RC_OK;
@@ -1275,8 +1524,31 @@ rc_status rc_worker_run(rc_ctx *ctx)
         w->redis_down = 0;
         backoff = 100;
         if (!nent) {
+            /* idle: what comes next may be another job with longer tasks;
+               start it with a small batch and learn its length again (a
+               batch that runs long gives its rest back anyway, but every
+               entry given back costs an XADD) */
             if (r) freeReplyObject(r);
+            if (w->batch > BATCH_AFTER_IDLE)
+                w->batch = BATCH_AFTER_IDLE;
+            w->avg_us = 0;
             continue;
+        }
+        /* A batch sized for one job that brings tasks of another: their
+           length is unknown, and a batch of long tasks would keep them from
+           idle workers.  Keep the first, put the rest straight back (one
+           round trip; new entries wake waiting workers), and learn. */
+        rc_env head;
+        unsigned char *hb;
+        size_t hl;
+        char hid[ID_MAX];
+        if (nent > 1 && entry_parts(ents[0], hid, &hb, &hl) == 0 && hb && rc_wire_peek(hb, hl, &head) == RC_OK &&
+            head.job != w->sized_job) {
+            hand_back_unstarted(w, qi, ents, 1, nent);
+            rc_log(ctx, RC_LOG_DEBUG, "a new job's tasks: kept 1 of %zu taken until their length is known", nent);
+            nent = 1;
+            w->batch = 1;
+            w->avg_us = 0;
         }
         /* every entry taken is ours until acked: the lease thread renews them all */
         char ids[MAXB][ID_MAX];
@@ -1293,18 +1565,29 @@ rc_status rc_worker_run(rc_ctx *ctx)
         memcpy(w->bids, ids, (size_t)nid * ID_MAX);
         w->nb = nid;
         pthread_mutex_unlock(&w->mu);
-        long long t0 = rc_now_us();
         size_t ran = 0;
+        w->kern_us = 0;
+        w->kern_n = w->refused_n = 0;
+        w->batch_bytes = 0;
+        batch_clock_start(w);
         for (size_t k = 0; k < nent && st == RC_OK; k++) {
             unsigned char *buf;
             size_t len;
             char id[ID_MAX];
             if (k > 0 && interrupted(w)) {
                 /* stopping: the task in hand is done; the rest were never started */
-                for (size_t m = k; m < nent; m++)
-                    if (entry_parts(ents[m], id, &buf, &len) == 0)
-                        (void)hand_back_free(w, w->conn, id, qi);
+                hand_back_unstarted(w, qi, ents, k, nent);
                 rc_log(ctx, RC_LOG_INFO, "stopping: handed %zu unstarted task(s) back", nent - k);
+                break;
+            }
+            if (k > 0 && w->kern_us > BATCH_HOLD_US && kernel_time(w) > BATCH_HOLD_US &&
+                (double)kernel_time(w) > 4.0 * w->avg_us * (double)k) {
+                /* these tasks run far longer than the batch was sized for
+                   (a new job, or one whose tasks vary): let idle workers
+                   have the rest instead of holding them here */
+                hand_back_unstarted(w, qi, ents, k, nent);
+                rc_log(ctx, RC_LOG_DEBUG, "tasks run long (%lld us so far): handed %zu of a batch of %zu back",
+                       w->kern_us, nent - k, nent);
                 break;
             }
             if (entry_parts(ents[k], id, &buf, &len) != 0) {
@@ -1315,11 +1598,40 @@ rc_status rc_worker_run(rc_ctx *ctx)
                 refuse(w, qi, id, NULL, 0, RC_EPROTO, "stream entry has no envelope field");
             else
                 st = run_entry(w, qi, id, buf, len, attempt);
+            w->batch_bytes += len;
             set_held(w, NULL, 0, 0, 0);
             ran++;
         }
+        /* adapt: take as many short tasks as fill about BATCH_TARGET_US of
+           kernel time.  Kernel time, not the time from take to delivery:
+           that includes the round trips, and with many workers per core
+           the time spent descheduled, which would turn batching off just
+           when Redis is busiest. */
+        if (w->refused_n || !w->kern_n) {
+            /* entries that could not run (refused, failed, orphaned): take
+               one at a time, so a worker that cannot verify the queue (a
+               wrong key, backing off) holds no more than one entry */
+            if (ran)
+                w->batch = 1;
+        } else if (ran) {
+            double per = (double)kernel_time(w) / (double)w->kern_n;
+            w->avg_us = w->avg_us > 0 ? 0.7 * w->avg_us + 0.3 * per : per;
+            long long b = (long long)(BATCH_TARGET_US / (w->avg_us > 1 ? w->avg_us : 1));
+            long long by = (long long)(BATCH_BYTES / (w->batch_bytes / ran + 1));
+            if (by < b)
+                b = by;
+            w->batch = b < 1 ? 1 : b > ctx->max_batch ? ctx->max_batch : (int)b;
+        }
         if (st == RC_OK || st == RC_EREDIS) {
-            rc_status fs = flush(w);
+            /* the next take rides with the delivery when it would be a plain
+               read of our one queue (no lapsed-lease scan due) */
+            int next = -1;
+            if (st == RC_OK && !interrupted(w) && live_queues(w) == 1 &&
+                rc_now_ms() - w->q[qi].last_reclaim < reclaim_period(ctx) && !w->q[qi].removed)
+                next = qi;
+            if (next >= 0)
+                read_cmd_init(w, &pre_cmd, &next, 1, ctx->poll_ms);
+            rc_status fs = flush_take(w, next >= 0 ? &pre_cmd : NULL, &pre);
             if (st == RC_OK)
                 st = fs;
         } else {
@@ -1329,13 +1641,6 @@ rc_status rc_worker_run(rc_ctx *ctx)
         pthread_mutex_lock(&w->mu);
         w->nb = 0;
         pthread_mutex_unlock(&w->mu);
-        /* adapt: take as many short tasks as fill about BATCH_TARGET_US */
-        if (ran) {
-            double per = (double)(rc_now_us() - t0) / (double)ran;
-            w->avg_us = w->avg_us > 0 ? 0.7 * w->avg_us + 0.3 * per : per;
-            int b = (int)(BATCH_TARGET_US / (w->avg_us > 1 ? w->avg_us : 1));
-            w->batch = b < 1 ? 1 : b > MAXB ? MAXB : b;
-        }
         freeReplyObject(r);
         idle_since = rc_now_ms();
         if (is_nogroup(w->conn, st)) {
@@ -1352,6 +1657,14 @@ rc_status rc_worker_run(rc_ctx *ctx)
         }
         if (st != RC_OK)
             break;
+    }
+    if (pre) { /* stopped with entries in hand that never started: give them back */
+        redisReply *pr = NULL, **pents = NULL;
+        size_t pn = 0;
+        int pq = 0;
+        read_parse(w, &pre_cmd, pre, &pr, &pents, &pn, &pq);
+        hand_back_unstarted(w, pq, pents, 0, pn);
+        if (pr) freeReplyObject(pr);
     }
     if (w->hb_started) {
         pthread_mutex_lock(&w->mu);
@@ -1383,6 +1696,7 @@ out:
     free(w->task.out);
     free(w->res);
     free(w->outbox.buf);
+    rc_pipe_free(&w->pipe);
     rc_conn_free(w->conn);
     free(w);
     return st;

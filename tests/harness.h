@@ -781,6 +781,70 @@ static inline rc_ctx *h_ctx_key(const char *keyfile)
 }
 static inline rc_ctx *h_ctx(void) { return h_ctx_key(H.keyfile); }
 
+/* ------------------------------------------------------------------ */
+/* Jobs the integration tests share                                      */
+
+/* A "sleep" job gathering {hk_sleep_value, pid} per task.  params and out
+ * (2*T words) must outlive the job. */
+static inline rc_job *h_sleep_job(rc_ctx *ctx, uint64_t T, uint64_t ms, uint64_t salt, uint64_t params[2],
+                                  uint64_t *out)
+{
+    rc_job *j = NULL;
+    params[0] = ms;
+    params[1] = salt;
+    memset(out, 0xEE, 2 * T * sizeof *out);
+    H_OK(ctx, rc_job_create(ctx, "sleep", T, &j));
+    H_OK(ctx, rc_job_bcast(j, params, 2, RC_UINT64));
+    H_OK(ctx, rc_job_gather(j, out, 2, RC_UINT64));
+    return j;
+}
+
+/* Every task's value exact, every delivering pid one of our workers. */
+static inline void h_check_sleep_out(const uint64_t *out, uint64_t T, uint64_t salt)
+{
+    for (uint64_t r = 0; r < T; r++) {
+        H_CHECK(out[2 * r] == hk_sleep_value(r, salt), "task %llu: value %llu, want %llu", (unsigned long long)r,
+                (unsigned long long)out[2 * r], (unsigned long long)hk_sleep_value(r, salt));
+        H_CHECK(h_find((pid_t)out[2 * r + 1]) != NULL, "task %llu: delivered by pid %llu, not one of our workers",
+                (unsigned long long)r, (unsigned long long)out[2 * r + 1]);
+    }
+}
+
+/* A job's statistics, printed under the label `what` unless it is NULL. */
+static inline rc_job_stats h_stats(const rc_job *j, const char *what)
+{
+    rc_job_stats s;
+    H_OK(NULL, rc_job_get_stats(j, &s));
+    if (what)
+        printf("%s: tasks %llu done %llu workers %llu duplicates %llu rejected %llu republished %llu "
+               "redelivered %llu, %.2f s\n",
+               what, (unsigned long long)s.tasks, (unsigned long long)s.done, (unsigned long long)s.workers_seen,
+               (unsigned long long)s.duplicates, (unsigned long long)s.rejected, (unsigned long long)s.republished,
+               (unsigned long long)s.redelivered, s.seconds);
+    return s;
+}
+
+/* Poll rc_job_test until at least n tasks are done; the job must still be
+ * running. */
+static inline void h_wait_done(rc_ctx *ctx, rc_job *j, uint64_t n)
+{
+    long long dl = h_deadline(H_DEADLINE_MS);
+    for (;;) {
+        rc_status st = rc_job_test(j);
+        H_CHECK(st == RC_EAGAIN, "rc_job_test returned %s before the test intervened; errmsg \"%s\"", h_stname(st),
+                rc_ctx_errmsg(ctx));
+        rc_job_stats s;
+        H_OK(NULL, rc_job_get_stats(j, &s));
+        if (s.done >= n)
+            return;
+        if (h_expired(dl))
+            H_FAIL("only %llu of %llu tasks done after %d ms", (unsigned long long)s.done, (unsigned long long)n,
+                   H_DEADLINE_MS);
+        h_nap_ms(10);
+    }
+}
+
+
 typedef struct h_test {
     const char *name;
     void (*fn)(void);

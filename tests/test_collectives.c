@@ -874,7 +874,7 @@ static void t_no_key_bad_args(void)
 
     /* submitted (no workers): the description is frozen */
     H_OK(ctx, rc_job_submit(j));
-    H_EQ_U64(h_count_keys("job:*"), 1);
+    H_EQ_U64(h_count_keys("job:*"), 2); /* the descriptor and the (empty) result stream */
     H_EQ_U64(h_xlen(), 4);
     H_ST(ctx, rc_job_submit(j), RC_ESTATE);
     H_ST(ctx, rc_job_bcast(j, buf, 1, RC_INT32), RC_ESTATE);

@@ -17,61 +17,6 @@
 static const char *const no_args[] = {NULL};
 static const char *const lease1[] = {"--lease", "1", NULL};
 
-/* A "sleep" job gathering {hk_sleep_value, pid} per task.  params and out
- * (2*T words) must outlive the job. */
-static rc_job *sleep_job(rc_ctx *ctx, uint64_t T, uint64_t ms, uint64_t salt, uint64_t params[2], uint64_t *out)
-{
-    rc_job *j = NULL;
-    params[0] = ms;
-    params[1] = salt;
-    memset(out, 0xEE, 2 * T * sizeof *out);
-    H_OK(ctx, rc_job_create(ctx, "sleep", T, &j));
-    H_OK(ctx, rc_job_bcast(j, params, 2, RC_UINT64));
-    H_OK(ctx, rc_job_gather(j, out, 2, RC_UINT64));
-    return j;
-}
-
-/* Every task's value exact, every pid one of ours. */
-static void check_sleep_out(const uint64_t *out, uint64_t T, uint64_t salt)
-{
-    for (uint64_t r = 0; r < T; r++) {
-        H_CHECK(out[2 * r] == hk_sleep_value(r, salt), "task %llu: value %llu, want %llu", (unsigned long long)r,
-                (unsigned long long)out[2 * r], (unsigned long long)hk_sleep_value(r, salt));
-        H_CHECK(h_find((pid_t)out[2 * r + 1]) != NULL, "task %llu: delivered by pid %llu, not one of our workers",
-                (unsigned long long)r, (unsigned long long)out[2 * r + 1]);
-    }
-}
-
-static rc_job_stats stats_of(const rc_job *j)
-{
-    rc_job_stats s;
-    H_OK(NULL, rc_job_get_stats(j, &s));
-    printf("stats: tasks %llu done %llu workers %llu duplicates %llu rejected %llu republished %llu, %.2f s\n",
-           (unsigned long long)s.tasks, (unsigned long long)s.done, (unsigned long long)s.workers_seen,
-           (unsigned long long)s.duplicates, (unsigned long long)s.rejected, (unsigned long long)s.republished,
-           s.seconds);
-    return s;
-}
-
-/* Poll rc_job_test until at least n tasks are done (job still running). */
-static void wait_done(rc_ctx *ctx, rc_job *j, uint64_t n)
-{
-    long long dl = h_deadline(H_DEADLINE_MS);
-    for (;;) {
-        rc_status st = rc_job_test(j);
-        H_CHECK(st == RC_EAGAIN, "rc_job_test returned %s before the test intervened; errmsg \"%s\"", h_stname(st),
-                rc_ctx_errmsg(ctx));
-        rc_job_stats s;
-        H_OK(NULL, rc_job_get_stats(j, &s));
-        if (s.done >= n)
-            return;
-        if (h_expired(dl))
-            H_FAIL("only %llu of %llu tasks done after %d ms", (unsigned long long)s.done, (unsigned long long)n,
-                   H_DEADLINE_MS);
-        h_nap_ms(10);
-    }
-}
-
 /* Is entry id pending, and under which pid (0 if not pending)? */
 static long pending_owner(const char *id)
 {
@@ -122,13 +67,13 @@ static void t_worker_join_midjob(void)
     uint64_t params[2], out[2 * T];
     rc_ctx *ctx = h_ctx();
     pid_t a = h_spawn_worker(no_args);
-    rc_job *j = sleep_job(ctx, T, 100, 11, params, out);
+    rc_job *j = h_sleep_job(ctx, T, 100, 11, params, out);
     H_OK(ctx, rc_job_submit(j));
-    wait_done(ctx, j, 3); /* visibly under way, with one worker */
+    h_wait_done(ctx, j, 3); /* visibly under way, with one worker */
     pid_t b = h_spawn_worker(no_args);
     H_OK(ctx, rc_job_wait(j));
-    check_sleep_out(out, T, 11);
-    rc_job_stats s = stats_of(j);
+    h_check_sleep_out(out, T, 11);
+    rc_job_stats s = h_stats(j, "stats");
     H_EQ_U64(s.done, T);
     H_EQ_U64(s.workers_seen, 2);
     int by_a = 0, by_b = 0;
@@ -150,7 +95,7 @@ static void t_kill9_midjob(void)
     rc_ctx *ctx = h_ctx();
     pid_t w[3];
     h_spawn_workers(3, lease1, w);
-    rc_job *j = sleep_job(ctx, T, 300, 12, params, out);
+    rc_job *j = h_sleep_job(ctx, T, 300, 12, params, out);
     H_OK(ctx, rc_job_submit(j));
     pid_t victim = 0;
     uint64_t victim_rank = 0;
@@ -174,10 +119,10 @@ static void t_kill9_midjob(void)
     }
     H_CHECK(victim != 0, "could not kill a worker while it held a task in 5 attempts");
     H_OK(ctx, rc_job_wait(j));
-    check_sleep_out(out, T, 12);
+    h_check_sleep_out(out, T, 12);
     H_CHECK(out[2 * victim_rank + 1] != (uint64_t)victim, "task %llu was credited to the killed worker %ld",
             (unsigned long long)victim_rank, (long)victim);
-    rc_job_stats s = stats_of(j);
+    rc_job_stats s = h_stats(j, "stats");
     H_EQ_U64(s.done, T);
     rc_job_destroy(j);
     H_WAIT(h_xlen() == 0, H_DEADLINE_MS, "%lld stream entries left", h_xlen());
@@ -192,7 +137,7 @@ static void t_stalled_worker(void)
     rc_ctx *ctx = h_ctx();
     pid_t w[2];
     h_spawn_workers(2, lease1, w);
-    rc_job *j = sleep_job(ctx, T, 300, 13, params, out);
+    rc_job *j = h_sleep_job(ctx, T, 300, 13, params, out);
     H_OK(ctx, rc_job_submit(j));
     pid_t victim = 0;
     h_pend held;
@@ -212,8 +157,8 @@ static void t_stalled_worker(void)
     printf("entry %s taken over (now held by %ld)\n", held.id, pending_owner(held.id));
     h_signal(victim, SIGCONT);
     H_OK(ctx, rc_job_wait(j));
-    check_sleep_out(out, T, 13);
-    rc_job_stats s = stats_of(j);
+    h_check_sleep_out(out, T, 13);
+    rc_job_stats s = h_stats(j, "stats");
     H_EQ_U64(s.done, T);
     rc_job_destroy(j);
     /* the stalled worker carries on: alone, it runs the next job */
@@ -221,9 +166,9 @@ static void t_stalled_worker(void)
     h_signal(other, SIGTERM);
     H_EXPECT_EXIT0(other, H_DEADLINE_MS);
     uint64_t out2[2 * 4];
-    j = sleep_job(ctx, 4, 10, 14, params, out2);
+    j = h_sleep_job(ctx, 4, 10, 14, params, out2);
     H_OK(ctx, rc_job_run(j));
-    check_sleep_out(out2, 4, 14);
+    h_check_sleep_out(out2, 4, 14);
     for (int r = 0; r < 4; r++)
         H_EQ_U64(out2[2 * r + 1], victim);
     rc_job_destroy(j);
@@ -327,7 +272,7 @@ static void t_tamper_task(void)
     pid_t w[2];
     h_spawn_workers(2, no_args, w);
     rc_status st = rc_job_wait(j);
-    rc_job_stats s = stats_of(j);
+    rc_job_stats s = h_stats(j, "stats");
     if (st == RC_EAUTH) {
         /* allowed: refusing is never a wrong number */
         printf("job refused with RC_EAUTH: %s\n", rc_ctx_errmsg(ctx));
@@ -371,7 +316,7 @@ static void t_tamper_result(void)
     char res[320];
 
     /* an authentic result of another job, to replay */
-    rc_job *ja = sleep_job(ctx, 2, 0, 21, pa, outa);
+    rc_job *ja = h_sleep_job(ctx, 2, 0, 21, pa, outa);
     H_OK(ctx, rc_job_submit(ja));
     h_res_key(ja, res, sizeof res);
     H_WAIT(h_cmd_int("XLEN %s", res) >= 1, H_DEADLINE_MS, "no result for job A");
@@ -382,10 +327,10 @@ static void t_tamper_result(void)
     memcpy(abytes, v->str, alen);
     freeReplyObject(r);
     H_OK(ctx, rc_job_wait(ja));
-    check_sleep_out(outa, 2, 21);
+    h_check_sleep_out(outa, 2, 21);
     rc_job_destroy(ja);
 
-    rc_job *j = sleep_job(ctx, T, 100, 22, pb, out);
+    rc_job *j = h_sleep_job(ctx, T, 100, 22, pb, out);
     H_OK(ctx, rc_job_submit(j));
     h_res_key(j, res, sizeof res);
     H_WAIT(h_cmd_int("XLEN %s", res) >= 1, H_DEADLINE_MS, "no result for job B");
@@ -441,8 +386,8 @@ static void t_tamper_result(void)
     h_signal(w1, SIGCONT);
     h_spawn_worker(no_args);
     H_OK(ctx, rc_job_wait(j));
-    check_sleep_out(out, T, 22);
-    rc_job_stats s = stats_of(j);
+    h_check_sleep_out(out, T, 22);
+    rc_job_stats s = h_stats(j, "stats");
     H_EQ_U64(s.done, T);
     H_EQ_U64(s.rejected, forged);
     H_CHECK(s.duplicates >= 1, "the authentic duplicate was not counted as one (duplicates %llu)",
@@ -473,15 +418,15 @@ static void t_wrong_key_worker(void)
     h_keyfile("badkey", badkey, sizeof badkey);
     static const char *const verbose[] = {"-v", NULL};
     rc_ctx *ctx = h_ctx();
-    rc_job *j = sleep_job(ctx, T, 50, 31, params, out);
+    rc_job *j = h_sleep_job(ctx, T, 50, 31, params, out);
     H_OK(ctx, rc_job_submit(j));
     pid_t bad = h_spawn_worker_key(badkey, verbose);
     H_WAIT(h_log_contains(bad, "REFUSED"), H_DEADLINE_MS, "the wrong-key worker refused nothing");
     pid_t good[2];
     h_spawn_workers(2, verbose, good);
     H_OK(ctx, rc_job_wait(j));
-    check_sleep_out(out, T, 31);
-    rc_job_stats s = stats_of(j);
+    h_check_sleep_out(out, T, 31);
+    rc_job_stats s = h_stats(j, "stats");
     H_EQ_U64(s.done, T);
     H_CHECK(s.republished >= 1, "the refused task was not re-sent (republished %llu)",
             (unsigned long long)s.republished);
@@ -511,7 +456,7 @@ static void t_sigterm_drain(void)
     uint64_t params[2], out[2];
     rc_ctx *ctx = h_ctx();
     pid_t a = h_spawn_worker(no_args);
-    rc_job *j = sleep_job(ctx, 1, 1500, 41, params, out);
+    rc_job *j = h_sleep_job(ctx, 1, 1500, 41, params, out);
     H_OK(ctx, rc_job_submit(j));
     h_pend held;
     H_CHECK(wait_holder(&a, 1, &held) == a, "the only worker is not the holder");
@@ -519,10 +464,10 @@ static void t_sigterm_drain(void)
     h_signal(a, SIGTERM);
     h_signal(idle, SIGTERM);
     H_OK(ctx, rc_job_wait(j));
-    check_sleep_out(out, 1, 41);
+    h_check_sleep_out(out, 1, 41);
     H_CHECK(out[1] == (uint64_t)a, "the task was delivered by pid %llu, not by the worker that held it (%ld)",
             (unsigned long long)out[1], (long)a);
-    rc_job_stats s = stats_of(j);
+    rc_job_stats s = h_stats(j, "stats");
     H_EQ_U64(s.done, 1);
     H_EQ_U64(s.duplicates, 0);
     H_EQ_U64(s.workers_seen, 1);
@@ -543,11 +488,11 @@ static void t_linger(void)
     enum { T = 6 };
     uint64_t params[2], out[2 * T];
     rc_ctx *ctx = h_ctx();
-    rc_job *j = sleep_job(ctx, T, 400, 51, params, out);
+    rc_job *j = h_sleep_job(ctx, T, 400, 51, params, out);
     H_OK(ctx, rc_job_submit(j));
     pid_t b = h_spawn_worker(linger1);
     H_OK(ctx, rc_job_wait(j));
-    check_sleep_out(out, T, 51);
+    h_check_sleep_out(out, T, 51);
     for (int r = 0; r < T; r++)
         H_EQ_U64(out[2 * r + 1], b);
     rc_job_destroy(j);
@@ -595,9 +540,9 @@ static void t_queue_removed_midjob(void)
     pid_t w[2];
     h_spawn_workers(2, no_args, w);
     rc_ctx *ctx = h_ctx();
-    rc_job *j = sleep_job(ctx, T, 200, 61, params, out);
+    rc_job *j = h_sleep_job(ctx, T, 200, 61, params, out);
     H_OK(ctx, rc_job_submit(j));
-    wait_done(ctx, j, 2);
+    h_wait_done(ctx, j, 2);
     remove_queue();
     H_ST(ctx, rc_job_wait(j), RC_ECANCELED);
     printf("master saw: %s\n", rc_ctx_errmsg(ctx));
@@ -619,31 +564,31 @@ static void t_descriptor_deleted(void)
     uint64_t params[2], out[2 * T];
     h_spawn_workers(2, no_args, NULL);
     rc_ctx *ctx = h_ctx();
-    rc_job *j = sleep_job(ctx, T, 100, 71, params, out);
+    rc_job *j = h_sleep_job(ctx, T, 100, 71, params, out);
     H_OK(ctx, rc_job_submit(j));
-    wait_done(ctx, j, 2);
+    h_wait_done(ctx, j, 2);
     char meta[300];
     h_meta_key(j, meta, sizeof meta);
     freeReplyObject(h_cmd("DEL %s", meta));
     H_OK(ctx, rc_job_wait(j));
-    check_sleep_out(out, T, 71);
-    rc_job_stats s = stats_of(j);
+    h_check_sleep_out(out, T, 71);
+    rc_job_stats s = h_stats(j, "stats");
     H_EQ_U64(s.done, T);
     rc_job_destroy(j);
     H_WAIT(h_xlen() == 0 && h_count_keys("job:*") == 0, H_DEADLINE_MS, "%lld entries, %zu job keys left", h_xlen(),
            h_count_keys("job:*"));
     /* an authenticated cancel does end a job; the pool serves the next one */
-    j = sleep_job(ctx, T, 100, 73, params, out);
+    j = h_sleep_job(ctx, T, 100, 73, params, out);
     H_OK(ctx, rc_job_submit(j));
-    wait_done(ctx, j, 2);
+    h_wait_done(ctx, j, 2);
     H_OK(ctx, rc_job_cancel(j));
     H_ST(ctx, rc_job_wait(j), RC_ECANCELED);
     rc_job_destroy(j);
     H_WAIT(h_xlen() == 0 && h_count_keys("job:*") == 0, H_DEADLINE_MS, "%lld entries, %zu job keys left", h_xlen(),
            h_count_keys("job:*"));
-    j = sleep_job(ctx, 4, 10, 72, params, out);
+    j = h_sleep_job(ctx, 4, 10, 72, params, out);
     H_OK(ctx, rc_job_run(j));
-    check_sleep_out(out, 4, 72);
+    h_check_sleep_out(out, 4, 72);
     rc_job_destroy(j);
     rc_ctx_destroy(ctx);
     H_STOP_ALL();
@@ -658,7 +603,7 @@ static void t_connections_killed(void)
     uint64_t params[2], out[2 * T];
     h_spawn_workers(2, lease1, NULL);
     rc_ctx *ctx = h_ctx();
-    rc_job *j = sleep_job(ctx, T, 50, 81, params, out);
+    rc_job *j = h_sleep_job(ctx, T, 50, 81, params, out);
     H_OK(ctx, rc_job_submit(j));
     int kills = 0;
     long long dl = h_deadline(H_DEADLINE_MS);
@@ -679,8 +624,8 @@ static void t_connections_killed(void)
     }
     H_CHECK(st == RC_OK, "rc_job_test returned %s; errmsg \"%s\"", h_stname(st), rc_ctx_errmsg(ctx));
     H_CHECK(kills == 2, "the job finished before the connections could be killed twice (%d)", kills);
-    check_sleep_out(out, T, 81);
-    rc_job_stats s = stats_of(j);
+    h_check_sleep_out(out, T, 81);
+    rc_job_stats s = h_stats(j, "stats");
     H_EQ_U64(s.done, T);
     rc_job_destroy(j);
     rc_ctx_destroy(ctx);
@@ -700,7 +645,7 @@ static void t_master_interrupt(void)
 {
     uint64_t params[2], out[2 * 8];
     rc_ctx *ctx = h_ctx();
-    rc_job *j = sleep_job(ctx, 8, 10, 91, params, out); /* no workers: cannot finish */
+    rc_job *j = h_sleep_job(ctx, 8, 10, 91, params, out); /* no workers: cannot finish */
     H_OK(ctx, rc_job_submit(j));
     g_master = ctx;
     struct sigaction sa;
@@ -754,7 +699,7 @@ static void t_result_lost(void)
     /* ... then the fault is gone: a transient drop, like a network blip */
     freeReplyObject(h_cmd("CONFIG SET client-output-buffer-limit %s", "normal 0 0 0"));
     st = rc_job_wait(j);
-    rc_job_stats s = stats_of(j);
+    rc_job_stats s = h_stats(j, "stats");
     H_CHECK(st == RC_OK, "rc_job_wait returned %s after every task had delivered its result: \"%s\" "
             "(%llu of %d results accepted; the results popped by the LPOP whose reply was lost are never "
             "recovered and no task is re-sent)", h_stname(st), rc_ctx_errmsg(ctx), (unsigned long long)s.done, T);
@@ -774,14 +719,14 @@ static void t_job_timeout(void)
     uint64_t params[2], out[2 * 8];
     rc_ctx *ctx = h_ctx();
     H_OK(ctx, rc_ctx_set_int(ctx, RC_OPT_JOB_TIMEOUT_MS, 500));
-    rc_job *j = sleep_job(ctx, 8, 10, 101, params, out);
+    rc_job *j = h_sleep_job(ctx, 8, 10, 101, params, out);
     H_ST(ctx, rc_job_run(j), RC_ETIMEDOUT);
     printf("master saw: %s\n", rc_ctx_errmsg(ctx));
     H_CONTAINS(rc_ctx_errmsg(ctx), "0 of 8");
     H_EQ_U64(h_count_keys("job:*"), 0);
     H_EQ_U64(h_xlen(), 0);
     rc_job_destroy(j);
-    j = sleep_job(ctx, 8, 10, 102, params, out);
+    j = h_sleep_job(ctx, 8, 10, 102, params, out);
     H_OK(ctx, rc_job_submit(j));
     H_EQ_U64(h_xlen(), 8);
     rc_job_destroy(j);

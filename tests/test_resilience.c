@@ -74,37 +74,6 @@ static void rjob_free(rjob *r)
     r->out = NULL;
 }
 
-static rc_job_stats stats_of(const rc_job *j, const char *what)
-{
-    rc_job_stats s;
-    H_OK(NULL, rc_job_get_stats(j, &s));
-    printf("%s stats: tasks %llu done %llu workers %llu duplicates %llu rejected %llu republished %llu "
-           "redelivered %llu, %.2f s\n",
-           what, (unsigned long long)s.tasks, (unsigned long long)s.done, (unsigned long long)s.workers_seen,
-           (unsigned long long)s.duplicates, (unsigned long long)s.rejected, (unsigned long long)s.republished,
-           (unsigned long long)s.redelivered, s.seconds);
-    return s;
-}
-
-/* Poll rc_job_test until n tasks are done; the job must still be running. */
-static void wait_done(rc_ctx *ctx, rc_job *j, uint64_t n)
-{
-    long long dl = h_deadline(H_DEADLINE_MS);
-    for (;;) {
-        rc_status st = rc_job_test(j);
-        H_CHECK(st == RC_EAGAIN, "rc_job_test returned %s before the test intervened; errmsg \"%s\"", h_stname(st),
-                rc_ctx_errmsg(ctx));
-        rc_job_stats s;
-        H_OK(NULL, rc_job_get_stats(j, &s));
-        if (s.done >= n)
-            return;
-        if (h_expired(dl))
-            H_FAIL("only %llu of %llu tasks done after %d ms", (unsigned long long)s.done, (unsigned long long)n,
-                   H_DEADLINE_MS);
-        h_nap_ms(10);
-    }
-}
-
 /* ------------------------------------------------------------------ */
 /* Who holds what                                                        */
 
@@ -174,7 +143,7 @@ static void t_kill9_recovery_time(void)
     rjob r;
     rjob_make(&r, ctx, T, 250, 1, 20000, 101);
     H_OK(ctx, rc_job_submit(r.job));
-    wait_done(ctx, r.job, 2); /* under way */
+    h_wait_done(ctx, r.job, 2); /* under way */
     pid_t victim = 0;
     uint64_t rank = 0;
     long long t_kill = 0;
@@ -210,7 +179,7 @@ static void t_kill9_recovery_time(void)
     long long recovery = h_now_ms() - t_kill;
     H_OK(ctx, rc_job_wait(r.job));
     rjob_check(&r);
-    rc_job_stats s = stats_of(r.job, "kill9");
+    rc_job_stats s = h_stats(r.job, "kill9");
     H_EQ_U64(s.done, T);
     H_CHECK(s.redelivered >= 1, "the killed worker's task was accepted from a first attempt (redelivered %llu)",
             (unsigned long long)s.redelivered);
@@ -294,7 +263,7 @@ static void t_stall_sigstop(void)
            (double)(h_now_ms() - t_stop) / 1000.0, (unsigned long long)s0.done, T);
     H_OK(ctx, rc_job_wait(r.job));
     rjob_check(&r);
-    rc_job_stats s = stats_of(r.job, "stall");
+    rc_job_stats s = h_stats(r.job, "stall");
     H_EQ_U64(s.done, T);
     size_t n;
     rs_rec *v = rs_rec_read(&n);
@@ -364,7 +333,7 @@ static void drain_case(const char *const *opts, int twice, const char *what)
     long long exit_ms = h_now_ms() - t0;
     H_OK(ctx, rc_job_wait(r.job));
     rjob_check(&r);
-    rc_job_stats s = stats_of(r.job, what);
+    rc_job_stats s = h_stats(r.job, what);
     H_EQ_U64(s.done, 1);
     size_t n;
     rs_rec *v = rs_rec_read(&n);
@@ -550,7 +519,7 @@ static void t_redis_restart_aof(void)
     rjob r;
     rjob_make(&r, ctx, T, 150, 1, 20000, 401);
     H_OK(ctx, rc_job_submit(r.job));
-    wait_done(ctx, r.job, 8);
+    h_wait_done(ctx, r.job, 8);
     restart_arg ra = {0, 500, 0};
     pthread_t th;
     H_CHECK(pthread_create(&th, NULL, restart_thread, &ra) == 0, "pthread_create");
@@ -559,7 +528,7 @@ static void t_redis_restart_aof(void)
     rs_redis_forget();
     printf("redis restarted (AOF), unreachable for %.2f s\n", (double)ra.took_ms / 1000.0);
     rjob_check(&r);
-    rc_job_stats s = stats_of(r.job, "restart");
+    rc_job_stats s = h_stats(r.job, "restart");
     H_EQ_U64(s.done, T);
     size_t n, hist[8];
     rs_rec *v = rs_rec_read(&n);
@@ -684,7 +653,7 @@ static void t_poison_crash(void)
     H_CONTAINS(msg, "died");
     H_CHECK(crashes == 3, "%d crashes, want 3 (--max-attempts 3)", crashes);
     rjob_check(&r2);
-    rc_job_stats s = stats_of(r2.job, "second job");
+    rc_job_stats s = h_stats(r2.job, "second job");
     H_EQ_U64(s.done, T);
     rc_job_destroy(j1);
     rjob_free(&r2);
@@ -750,7 +719,7 @@ static void t_flaky_once(void)
     H_OK(ctx, rc_job_run(j));
     for (uint64_t r = 0; r < T; r++)
         H_EQ_U64(out[r], r * 3 + 1);
-    rc_job_stats s = stats_of(j, "flaky");
+    rc_job_stats s = h_stats(j, "flaky");
     H_EQ_U64(s.done, T);
     H_CHECK(s.redelivered >= 1, "no task needed a second attempt (redelivered %llu)",
             (unsigned long long)s.redelivered);
@@ -890,7 +859,7 @@ static void reattach_c(void)
     H_OK(ctx, rc_job_gather(j, r.out, 2, RC_DOUBLE));
     H_OK(ctx, rc_job_wait(j));
     rjob_check(&r);
-    rc_job_stats s = stats_of(j, "re-attached");
+    rc_job_stats s = h_stats(j, "re-attached");
     H_EQ_U64(s.done, T);
     v = rs_rec_read(&n);
     for (uint64_t k = 0; k < T; k++)

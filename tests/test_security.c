@@ -45,23 +45,6 @@ static int g_slow;        /* RC_SEC_SLOW=1: sanitizer / -O0 build, shrink the wo
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                         */
 
-static rc_job_stats stats_of(const rc_job *j)
-{
-    rc_job_stats s;
-    H_OK(NULL, rc_job_get_stats(j, &s));
-    return s;
-}
-
-static void print_stats(const char *what, const rc_job *j)
-{
-    rc_job_stats s = stats_of(j);
-    printf("%s: tasks %llu done %llu workers %llu duplicates %llu rejected %llu republished %llu redelivered %llu, "
-           "%.2f s\n",
-           what, (unsigned long long)s.tasks, (unsigned long long)s.done, (unsigned long long)s.workers_seen,
-           (unsigned long long)s.duplicates, (unsigned long long)s.rejected, (unsigned long long)s.republished,
-           (unsigned long long)s.redelivered, s.seconds);
-}
-
 /* Expectations that do not stop the test: a subtest that finds a library
  * bug still runs its other checks, so one run shows everything that broke. */
 static int g_soft;
@@ -971,10 +954,10 @@ static void t_attacker(void)
        destroyed faster than it runs cannot finish, and the question here is
        what it returns) and leaves its garbage behind.  Recovery gets 25 s,
        five leases: more than the worst backoff of a refusing worker (8 s). */
-    H_OK(ctx, rc_ctx_set_int(ctx, RC_OPT_JOB_TIMEOUT_MS, (long long)stats_of(job.job).seconds * 1000 + 25000));
+    H_OK(ctx, rc_ctx_set_int(ctx, RC_OPT_JOB_TIMEOUT_MS, (long long)h_stats(job.job, NULL).seconds * 1000 + 25000));
     if (st == RC_EAGAIN)
         st = rc_job_wait(job.job);
-    rc_job_stats s = stats_of(job.job);
+    rc_job_stats s = h_stats(job.job, NULL);
     char errmsg[600];
     snprintf(errmsg, sizeof errmsg, "%s", rc_ctx_errmsg(ctx));
 
@@ -1087,36 +1070,13 @@ static void t_attacker(void)
 /* ------------------------------------------------------------------ */
 /* Sleep jobs (kernel `sleep`: outputs {hk_sleep_value(rank, salt), pid})  */
 
-static rc_job *sleep_job(rc_ctx *ctx, uint64_t T, uint64_t ms, uint64_t salt, uint64_t params[2], uint64_t *out)
-{
-    rc_job *j = NULL;
-    params[0] = ms;
-    params[1] = salt;
-    memset(out, 0xEE, 2 * T * sizeof *out);
-    H_OK(ctx, rc_job_create(ctx, "sleep", T, &j));
-    H_OK(ctx, rc_job_bcast(j, params, 2, RC_UINT64));
-    H_OK(ctx, rc_job_gather(j, out, 2, RC_UINT64));
-    return j;
-}
-
-/* Every value exact, every delivering pid one of the workers we started. */
-static void check_sleep_out(const uint64_t *out, uint64_t T, uint64_t salt)
-{
-    for (uint64_t r = 0; r < T; r++) {
-        H_CHECK(out[2 * r] == hk_sleep_value(r, salt), "task %llu: value %llu, want %llu", (unsigned long long)r,
-                (unsigned long long)out[2 * r], (unsigned long long)hk_sleep_value(r, salt));
-        H_CHECK(h_find((pid_t)out[2 * r + 1]) != NULL, "task %llu: delivered by pid %llu, not one of our workers",
-                (unsigned long long)r, (unsigned long long)out[2 * r + 1]);
-    }
-}
-
 /* Run a small sleep job to completion on ctx and check it. */
 static void run_sleep_job(rc_ctx *ctx, uint64_t T, uint64_t ms, uint64_t salt)
 {
     uint64_t params[2], *out = calloc(2 * T, sizeof *out);
-    rc_job *j = sleep_job(ctx, T, ms, salt, params, out);
+    rc_job *j = h_sleep_job(ctx, T, ms, salt, params, out);
     H_OK(ctx, rc_job_run(j));
-    check_sleep_out(out, T, salt);
+    h_check_sleep_out(out, T, salt);
     rc_job_destroy(j);
     free(out);
 }
@@ -1214,7 +1174,7 @@ static void t_encrypt_on_wire(void)
         h_nap_ms(5);
     }
     s_job_check_exact(&sj);
-    print_stats("sealed job", sj.job);
+    (void)h_stats(sj.job, "sealed job");
     printf("read %zu distinct sealed result entries and %zu full scans of the queue's keys while the job ran: no "
            "plaintext\n",
            seen_results, scans);
@@ -1257,7 +1217,7 @@ static void rotation_job(rc_ctx *ctx, uint64_t salt, uint32_t task_keyid, uint32
     uint64_t params[2], out[2 * T];
     char tasks[300], res[320];
     h_tasks_key(tasks, sizeof tasks);
-    rc_job *j = sleep_job(ctx, T, 150, salt, params, out);
+    rc_job *j = h_sleep_job(ctx, T, 150, salt, params, out);
     H_OK(ctx, rc_job_submit(j));
     h_res_key(j, res, sizeof res);
     s_entry e[64];
@@ -1278,7 +1238,7 @@ static void rotation_job(rc_ctx *ctx, uint64_t salt, uint32_t task_keyid, uint32
                 e[i].id, s_env_keyid(e[i].b), result_keyid);
     s_entries_free(e, got);
     H_OK(ctx, rc_job_wait(j));
-    check_sleep_out(out, T, salt);
+    h_check_sleep_out(out, T, salt);
     printf("%s: exact; tasks signed %08x, results signed %08x\n", label, task_keyid, result_keyid);
     rc_job_destroy(j);
 }
@@ -1349,7 +1309,7 @@ static void t_key_rotation(void)
     rc_ctx *m4 = h_ctx_key(ma);
     H_OK(m4, rc_ctx_set_int(m4, RC_OPT_MAX_REPUBLISH, 1));
     uint64_t params[2], out[2 * 2];
-    rc_job *j = sleep_job(m4, 2, 10, 105, params, out);
+    rc_job *j = h_sleep_job(m4, 2, 10, 105, params, out);
     H_ST(m4, rc_job_run(j), RC_EAUTH);
     printf("master A after the workers dropped A: RC_EAUTH: %s\n", rc_ctx_errmsg(m4));
     rc_job_destroy(j);
@@ -1422,15 +1382,15 @@ static void t_control_markers(void)
        the job completes exactly (repeated deletions: descriptor_churn) */
     enum { T = 20 };
     uint64_t params[2], out[2 * T];
-    rc_job *j = sleep_job(ctx, T, 100, 250, params, out);
+    rc_job *j = h_sleep_job(ctx, T, 100, 250, params, out);
     H_OK(ctx, rc_job_submit(j));
     char meta[300];
     h_meta_key(j, meta, sizeof meta);
-    H_WAIT(rc_job_test(j) == RC_EAGAIN && stats_of(j).done >= 2, H_DEADLINE_MS, "no task done");
+    H_WAIT(rc_job_test(j) == RC_EAGAIN && h_stats(j, NULL).done >= 2, H_DEADLINE_MS, "no task done");
     H_EQ_U64(h_cmd_int("DEL %s", meta), 1);
     H_OK(ctx, rc_job_wait(j));
-    check_sleep_out(out, T, 250);
-    rc_job_stats s = stats_of(j);
+    h_check_sleep_out(out, T, 250);
+    rc_job_stats s = h_stats(j, NULL);
     H_EQ_U64(s.done, T);
     printf("descriptor deleted mid-job: restored by the master, job exact (redelivered %llu)\n",
            (unsigned long long)s.redelivered);
@@ -1459,7 +1419,7 @@ static void t_control_markers(void)
  *
  *   ACL SETUSER rcuser reset on >PASSWORD ~rc:* resetchannels -@all
  *       +@stream +@string +@hash +@sortedset +@keyspace +@connection
- *       +eval +evalsha +script|load -@dangerous
+ *       +@transaction +eval +evalsha +script|load -@dangerous
  *
  * Why each part: ~rc:* - every key redcoll touches is rc:{queue}:... (the
  * scripts' keys are checked too); streams carry tasks and results (XADD,
@@ -1467,13 +1427,15 @@ static void t_control_markers(void)
  * XGROUP); strings hold descriptors and markers (GET, SET); a hash holds the
  * per-task failure reasons (HSET, HGET); a sorted set the worker registry
  * (ZADD, ZREM); @keyspace gives DEL, UNLINK, EXISTS, PEXPIRE, PTTL and the
- * SCAN of `redcoll purge`; @connection gives AUTH and SELECT; the queue
+ * SCAN of `redcoll purge`; @connection gives AUTH and SELECT; a delivery
+ * and a block of tasks each go in one MULTI/EXEC (@transaction); the queue
  * protocol runs as Lua scripts (EVALSHA, with EVAL and SCRIPT LOAD to load
  * them).  -@dangerous then drops KEYS, FLUSHALL/FLUSHDB, CLIENT KILL, SORT,
  * RESTORE, MIGRATE, SWAPDB.  The coarser "+@all -@dangerous ~rc:*" works too
  * (also tested).  Channels (pub/sub) are not used. */
 static const char *const ACL_RULES[] = {"reset", "on", ">pw", "~rc:*", "resetchannels", "-@all", "+@stream",
-                                        "+@string", "+@hash", "+@sortedset", "+@keyspace", "+@connection", "+eval",
+                                        "+@string", "+@hash", "+@sortedset", "+@keyspace", "+@connection",
+                                        "+@transaction", "+eval",
                                         "+evalsha", "+script|load", "-@dangerous", NULL};
 
 static void acl_setuser(const char *user, const char *const *rules)
@@ -1514,7 +1476,7 @@ static void auth_refused(const char *url, const char *needle, const char *label)
     rc_ctx *ctx = h_ctx();
     H_OK(ctx, rc_ctx_set_str(ctx, RC_OPT_URL, url));
     uint64_t params[2], out[2];
-    rc_job *j = sleep_job(ctx, 1, 0, 1, params, out);
+    rc_job *j = h_sleep_job(ctx, 1, 0, 1, params, out);
     rc_status st = rc_job_submit(j);
     printf("%s: master: %s: %s\n", label, h_stname(st), rc_ctx_errmsg(ctx));
     H_CHECK(st == RC_EREDIS, "%s: rc_job_submit returned %s", label, h_stname(st));
@@ -1588,9 +1550,9 @@ static void t_redis_auth(void)
     h_signal(w1, SIGTERM); /* the URL-file worker must do the work alone */
     H_EXPECT_EXIT0(w1, H_DEADLINE_MS);
     uint64_t params[2], out[2 * 4];
-    rc_job *j = sleep_job(fm, 4, 10, 302, params, out);
+    rc_job *j = h_sleep_job(fm, 4, 10, 302, params, out);
     H_OK(fm, rc_job_run(j));
-    check_sleep_out(out, 4, 302);
+    h_check_sleep_out(out, 4, 302);
     for (int r = 0; r < 4; r++)
         H_EQ_U64(out[2 * r + 1], wf);
     rc_job_destroy(j);
@@ -1613,7 +1575,7 @@ static void t_redis_auth(void)
     rc_ctx *bm = rc_ctx_create();
     H_OK(bm, rc_ctx_set_str(bm, RC_OPT_QUEUE, H.queue));
     H_OK(bm, rc_ctx_load_key(bm, H.keyfile));
-    j = sleep_job(bm, 1, 0, 303, params, out);
+    j = h_sleep_job(bm, 1, 0, 303, params, out);
     rc_status s2 = rc_job_submit(j);
     printf("REDCOLL_URL_FILE (0644): master: %s: %s\n", h_stname(s2), rc_ctx_errmsg(bm));
     H_CHECK(s2 != RC_OK, "a master used a URL file readable by others");
@@ -1691,18 +1653,18 @@ static void t_removal_replay(void)
        marker is there; the master must restore it, not cancel the job */
     enum { T = 10 };
     uint64_t params[2], out[2 * T];
-    rc_job *j = sleep_job(ctx, T, 100, 401, params, out);
+    rc_job *j = h_sleep_job(ctx, T, 100, 401, params, out);
     H_OK(ctx, rc_job_submit(j));
     char meta[300];
     h_meta_key(j, meta, sizeof meta);
-    H_WAIT(rc_job_test(j) == RC_EAGAIN && stats_of(j).done >= 1, H_DEADLINE_MS, "no task done");
+    H_WAIT(rc_job_test(j) == RC_EAGAIN && h_stats(j, NULL).done >= 1, H_DEADLINE_MS, "no task done");
     s_set(removed, marker, mlen);
     s_del(meta);
     rc_status st = rc_job_wait(j);
     printf("master, descriptor deleted with the old removal marker in place: %s%s%s\n", h_stname(st),
            st == RC_OK ? "" : ": ", st == RC_OK ? "" : rc_ctx_errmsg(ctx));
     if (st == RC_OK)
-        check_sleep_out(out, T, 401);
+        h_check_sleep_out(out, T, 401);
     S_EXPECT(st == RC_OK, "a replayed removal marker from before the job cancelled it: %s: \"%s\"", h_stname(st),
              rc_ctx_errmsg(ctx));
     rc_job_destroy(j);
@@ -1746,7 +1708,7 @@ static void t_descriptor_churn(void)
     H_OK(ctx, rc_ctx_set_int(ctx, RC_OPT_JOB_TIMEOUT_MS, 30000));
     enum { T = 20 };
     uint64_t params[2], out[2 * T];
-    rc_job *j = sleep_job(ctx, T, 100, 260, params, out);
+    rc_job *j = h_sleep_job(ctx, T, 100, 260, params, out);
     H_OK(ctx, rc_job_submit(j));
     char meta[300];
     h_meta_key(j, meta, sizeof meta);
@@ -1760,13 +1722,13 @@ static void t_descriptor_churn(void)
     }
     if (st == RC_EAGAIN)
         st = rc_job_wait(j);
-    rc_job_stats s = stats_of(j);
+    rc_job_stats s = h_stats(j, NULL);
     printf("descriptor deleted %d times in the first 2.5 s: %s, done %llu/%d, redelivered %llu%s%s\n", dels,
            h_stname(st), (unsigned long long)s.done, T, (unsigned long long)s.redelivered, st == RC_OK ? "" : ": ",
            st == RC_OK ? "" : rc_ctx_errmsg(ctx));
     H_CHECK(dels >= 2, "the descriptor was deleted only %d times", dels);
     if (st == RC_OK)
-        check_sleep_out(out, T, 260);
+        h_check_sleep_out(out, T, 260);
     S_EXPECT(st == RC_OK || st == RC_EAUTH || st == RC_ECANCELED,
              "deleting the descriptor (no key needed) made the job return %s: \"%s\"", h_stname(st),
              rc_ctx_errmsg(ctx));
@@ -1789,7 +1751,7 @@ static void t_poison_entry(void)
     rc_ctx *octx = h_ctx();
     H_OK(octx, rc_ctx_set_str(octx, RC_OPT_QUEUE, otherq));
     uint64_t params[2], out[2];
-    rc_job *oj = sleep_job(octx, 1, 0, 501, params, out);
+    rc_job *oj = h_sleep_job(octx, 1, 0, 501, params, out);
     H_OK(octx, rc_job_submit(oj));
     s_entry oe[4];
     H_CHECK(s_xrange(otasks, oe, 4) == 1, "the other queue's task is not there");
@@ -1818,13 +1780,13 @@ static void t_poison_entry(void)
     H_OK(ctx, rc_ctx_set_int(ctx, RC_OPT_JOB_TIMEOUT_MS, 20000));
     enum { T = 8 };
     uint64_t p2[2], o2[2 * T];
-    rc_job *j = sleep_job(ctx, T, 20, 502, p2, o2);
+    rc_job *j = h_sleep_job(ctx, T, 20, 502, p2, o2);
     long long t0 = h_now_ms();
     rc_status st = rc_job_run(j);
     long long took = h_now_ms() - t0;
     printf("a clean %d-task job next to the two foreign entries: %s in %lld ms\n", T, h_stname(st), took);
     if (st == RC_OK)
-        check_sleep_out(o2, T, 502);
+        h_check_sleep_out(o2, T, 502);
     S_EXPECT(st == RC_OK, "the clean job returned %s: %s", h_stname(st), rc_ctx_errmsg(ctx));
     rc_job_destroy(j);
     long long dl = h_deadline(10000);
@@ -1871,7 +1833,7 @@ static void t_lost_task(void)
 
     /* (a) one task entry deleted, another replaced by a copy cut inside its
        header (the worker refuses it and cannot say which task it was) */
-    rc_job *j = sleep_job(ctx, T, 20, 601, params, out);
+    rc_job *j = h_sleep_job(ctx, T, 20, 601, params, out);
     H_OK(ctx, rc_job_submit(j));
     s_entry e[T];
     H_EQ_U64(s_xrange(tasks, e, T), T);
@@ -1883,12 +1845,12 @@ static void t_lost_task(void)
         s_spawn(H.url, NULL, NULL, no_args, NULL);
     long long t0 = h_now_ms();
     rc_status st = rc_job_wait(j);
-    rc_job_stats s = stats_of(j);
+    rc_job_stats s = h_stats(j, NULL);
     printf("(a) task 1 deleted, task 3 cut to 40 bytes: %s after %lld ms, done %llu/%d, republished %llu%s%s\n",
            h_stname(st), h_now_ms() - t0, (unsigned long long)s.done, T, (unsigned long long)s.republished,
            st == RC_OK ? "" : ": ", st == RC_OK ? "" : rc_ctx_errmsg(ctx));
     if (st == RC_OK)
-        check_sleep_out(out, T, 601);
+        h_check_sleep_out(out, T, 601);
     S_EXPECT(st == RC_OK || (st != RC_ETIMEDOUT && st != RC_EKERNEL),
              "lost tasks were never re-sent: %s: \"%s\"", h_stname(st), rc_ctx_errmsg(ctx));
     rc_job_destroy(j);
@@ -1896,7 +1858,7 @@ static void t_lost_task(void)
     /* (b) a result replaced by a copy cut inside its header before the
        master read it */
     uint64_t p2[2], o2[2 * 3];
-    j = sleep_job(ctx, 3, 300, 602, p2, o2);
+    j = h_sleep_job(ctx, 3, 300, 602, p2, o2);
     H_OK(ctx, rc_job_submit(j));
     char res[320];
     h_res_key(j, res, sizeof res);
@@ -1908,12 +1870,12 @@ static void t_lost_task(void)
     free(r0.b);
     t0 = h_now_ms();
     st = rc_job_wait(j);
-    s = stats_of(j);
+    s = h_stats(j, NULL);
     printf("(b) a result cut to 40 bytes: %s after %lld ms, done %llu/3, rejected %llu, republished %llu%s%s\n",
            h_stname(st), h_now_ms() - t0, (unsigned long long)s.done, (unsigned long long)s.rejected,
            (unsigned long long)s.republished, st == RC_OK ? "" : ": ", st == RC_OK ? "" : rc_ctx_errmsg(ctx));
     if (st == RC_OK)
-        check_sleep_out(o2, 3, 602);
+        h_check_sleep_out(o2, 3, 602);
     S_EXPECT(st == RC_OK || (st != RC_ETIMEDOUT && st != RC_EKERNEL),
              "a task whose result was destroyed was never re-sent: %s: \"%s\"", h_stname(st), rc_ctx_errmsg(ctx));
     rc_job_destroy(j);
@@ -1934,7 +1896,7 @@ static void t_forged_attempts(void)
     rc_ctx *ctx = h_ctx();
     H_OK(ctx, rc_ctx_set_int(ctx, RC_OPT_JOB_TIMEOUT_MS, 20000));
     uint64_t params[2], out[2 * 2];
-    rc_job *j = sleep_job(ctx, 2, 10, 701, params, out);
+    rc_job *j = h_sleep_job(ctx, 2, 10, 701, params, out);
     H_OK(ctx, rc_job_submit(j));
     char meta[300];
     h_meta_key(j, meta, sizeof meta);
@@ -1953,7 +1915,7 @@ static void t_forged_attempts(void)
     printf("task 0's delivery count raised by XCLAIM (no key): %s%s%s\n", h_stname(st), st == RC_OK ? "" : ": ",
            st == RC_OK ? "" : rc_ctx_errmsg(ctx));
     if (st == RC_OK)
-        check_sleep_out(out, 2, 701);
+        h_check_sleep_out(out, 2, 701);
     S_EXPECT(!strstr(rc_ctx_errmsg(ctx), "ATTACKER"),
              "text from the unauthenticated why hash reached the master as a worker's reason: \"%s\"",
              rc_ctx_errmsg(ctx));
