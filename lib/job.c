@@ -1074,6 +1074,12 @@ static rc_status collect(rc_job *j, long long block_ms)
         const char *avn[] = {"XREAD", "COUNT", cnt, "STREAMS", j->res_key, j->last_id};
         redisReply *r = NULL;
         rc_status st = block_ms > 0 ? rc_conn_cmd(c, &r, 8, av, NULL) : rc_conn_cmd(c, &r, 6, avn, NULL);
+        if (st == RC_EREDIS && r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "WRONGTYPE", 9) == 0) {
+            /* someone replaced the result stream: check_meta puts it back */
+            freeReplyObject(r);
+            j->last_meta_check = 0;
+            return RC_OK;
+        }
         if (st != RC_OK) {
             if (r) freeReplyObject(r);
             return st;

@@ -19,8 +19,10 @@ set(rc_integration_faults
   wrong_key_worker sigterm_drain linger queue_removed queue_removed_midjob
   descriptor_deleted connections_killed master_interrupt job_timeout
   result_lost)
+set(rc_integration_batching
+  job_switch one_at_a_time scan_once nolapsed_forged result_stream_deleted)
 
-foreach(prog collectives faults)
+foreach(prog collectives faults batching)
   add_executable(test_${prog} test_${prog}.c)
   target_link_libraries(test_${prog} PRIVATE redcoll PkgConfig::HIREDIS m)
   target_compile_definitions(test_${prog} PRIVATE _GNU_SOURCE)

@@ -1,0 +1,229 @@
+/* test_batching.c - how workers take tasks: batches, one at a time, job
+ * switches, the shared lapsed-lease scan, and the keys that make it work.
+ *
+ * Why: batching is what makes short tasks cheap, and it must never cost
+ * load balance or correctness.  A worker whose batch size was learned on one
+ * job must not sit on another job's long tasks while other workers idle;
+ * RC_OPT_MAX_BATCH 1 must really mean one task per take (and, with the
+ * delivery riding on the next take, one round trip per task); the pool must
+ * look for lapsed leases once a period, not once per worker; and the two
+ * keys this relies on - rc:{Q}:nolapsed and the job's result stream - may be
+ * forged or deleted by anyone with Redis access without costing the answer.
+ * Commands are counted from Redis' own INFO commandstats, the work from the
+ * job's outputs (each sleep task reports the pid that ran it). */
+#include "harness.h"
+
+static const char *const no_args[] = {NULL};
+
+/* calls of one command since the last CONFIG RESETSTAT */
+static long long calls(const char *cmd)
+{
+    redisReply *r = h_cmd("INFO commandstats");
+    char key[64];
+    snprintf(key, sizeof key, "cmdstat_%s:calls=", cmd);
+    const char *p = strstr(r->str, key);
+    long long n = p ? atoll(p + strlen(key)) : 0;
+    freeReplyObject(r);
+    return n;
+}
+
+static void reset_stats(void) { freeReplyObject(h_cmd("CONFIG RESETSTAT")); }
+
+/* How many of tasks [0, T) each worker ran; returns the most any one ran
+ * and the number of distinct workers. */
+static uint64_t spread(const uint64_t *out, uint64_t T, int *distinct)
+{
+    long pids[64];
+    uint64_t n[64] = {0}, most = 0;
+    int k = 0;
+    for (uint64_t r = 0; r < T; r++) {
+        int i = 0;
+        while (i < k && pids[i] != (long)out[2 * r + 1])
+            i++;
+        if (i == k && k < 64)
+            pids[k++] = (long)out[2 * r + 1];
+        if (i < 64 && ++n[i] > most)
+            most = n[i];
+    }
+    *distinct = k;
+    return most;
+}
+
+/* A pool that has just run many tiny tasks (so it takes them 64 at a time)
+ * meets a job of long ones: every worker gets its share at once. */
+static void t_job_switch(void)
+{
+    enum { NW = 4, TA = 3000, TB = 8 };
+    static uint64_t outa[2 * TA], outb[2 * TB];
+    uint64_t pa[2], pb[2];
+    h_spawn_workers(NW, no_args, NULL);
+    rc_ctx *ctx = h_ctx();
+    rc_job *a = h_sleep_job(ctx, TA, 0, 5, pa, outa);
+    H_OK(ctx, rc_job_run(a));
+    h_check_sleep_out(outa, TA, 5);
+    rc_job_stats sa = h_stats(a, "tiny tasks");
+    rc_job_destroy(a);
+    reset_stats();
+    rc_job *b = h_sleep_job(ctx, TB, 400, 6, pb, outb);
+    H_OK(ctx, rc_job_run(b)); /* at once: the workers are still in their tiny-task batches */
+    h_check_sleep_out(outb, TB, 6);
+    rc_job_stats sb = h_stats(b, "400 ms tasks");
+    int distinct = 0;
+    uint64_t most = spread(outb, TB, &distinct);
+    printf("tiny job: %llu tasks in %.2f s, %lld XREADGROUP for the long job; long job: %d workers ran "
+           "tasks, at most %llu each\n",
+           (unsigned long long)sa.done, sa.seconds, calls("xreadgroup"), distinct, (unsigned long long)most);
+    H_CHECK(distinct >= NW - 1 && most <= 3,
+            "the long job's %d tasks went to %d of %d workers, one ran %llu (%.2f s): a worker kept a batch "
+            "sized for tiny tasks", TB, distinct, NW, (unsigned long long)most, sb.seconds);
+    rc_job_destroy(b);
+    rc_ctx_destroy(ctx);
+    H_STOP_ALL();
+}
+
+/* RC_OPT_MAX_BATCH 1: a take per task, and the delivery rides with the
+ * next take (one EXEC per task); the default batches the same job. */
+static void t_one_at_a_time(void)
+{
+    enum { T = 400 };
+    static uint64_t out[2 * T];
+    uint64_t p[2];
+    static const char *const one[] = {"--max-batch", "1", NULL};
+    rc_ctx *ctx = h_ctx();
+    pid_t w[2];
+    h_spawn_workers(2, one, w);
+    rc_job *j = h_sleep_job(ctx, T, 0, 7, p, out);
+    reset_stats();
+    H_OK(ctx, rc_job_run(j));
+    h_check_sleep_out(out, T, 7);
+    long long xr1 = calls("xreadgroup"), ex1 = calls("exec"), ev1 = calls("evalsha");
+    rc_job_destroy(j);
+    for (int i = 0; i < 2; i++)
+        h_signal(w[i], SIGTERM);
+    for (int i = 0; i < 2; i++)
+        H_EXPECT_EXIT0(w[i], H_DEADLINE_MS);
+    h_spawn_workers(2, no_args, NULL);
+    j = h_sleep_job(ctx, T, 0, 8, p, out);
+    H_OK(ctx, rc_job_run(j)); /* the workers learn the task length */
+    rc_job_destroy(j);
+    j = h_sleep_job(ctx, T, 0, 9, p, out);
+    reset_stats();
+    H_OK(ctx, rc_job_run(j));
+    h_check_sleep_out(out, T, 9);
+    long long xr2 = calls("xreadgroup");
+    printf("--max-batch 1: %lld XREADGROUP, %lld EXEC, %lld EVALSHA for %d tasks; batched: %lld XREADGROUP\n", xr1,
+           ex1, ev1, T, xr2);
+    /* each task taken alone; a few more reads are idle polls at the end */
+    H_CHECK(xr1 >= T && xr1 <= T + 40, "--max-batch 1 took %d tasks in %lld reads", T, xr1);
+    /* one delivery transaction per task, plus the master's blocks of 256 */
+    H_CHECK(ex1 >= T && ex1 <= T + 4, "--max-batch 1 delivered %d tasks in %lld transactions", T, ex1);
+    H_CHECK(xr2 <= T / 8, "batched workers took %d tiny tasks in %lld reads", T, xr2);
+    rc_job_destroy(j);
+    rc_ctx_destroy(ctx);
+    H_STOP_ALL();
+}
+
+/* An idle pool of 16 looks for lapsed leases: every worker asks once per
+ * period, but Redis walks the pending list about once per period in all. */
+static void t_scan_once(void)
+{
+    enum { NW = 16 };
+    h_spawn_workers(NW, no_args, NULL);
+    rc_ctx *ctx = h_ctx();
+    uint64_t p[2], out[2 * 2];
+    rc_job *j = h_sleep_job(ctx, 2, 0, 3, p, out); /* every worker has its group and scripts */
+    H_OK(ctx, rc_job_run(j));
+    rc_job_destroy(j);
+    h_nap_ms(1500);
+    reset_stats();
+    long long t0 = h_now_ms();
+    h_nap_ms(4000);
+    long long ms = h_now_ms() - t0, asks = calls("evalsha"),
+              scans = calls("xpending") + calls("xautoclaim"); /* either walks the pending list */
+    printf("%d idle workers, %lld ms: %lld lapsed-lease asks (TAKEOVER), %lld pending-list scans\n", NW, ms, asks,
+           scans);
+    H_CHECK(asks >= NW * 2, "only %lld TAKEOVER calls from %d idle workers in %lld ms", asks, NW, ms);
+    H_CHECK(scans <= ms / 1000 + 3, "%lld pending-list scans in %lld ms: the pool should scan about once a second",
+            scans, ms);
+    rc_ctx_destroy(ctx);
+    H_STOP_ALL();
+}
+
+/* A worker dies holding a task while someone has written rc:{Q}:nolapsed
+ * to stop the pool from looking: no TTL, then one far too long.  Neither
+ * stands: the task is taken over and the answer is exact. */
+static void t_nolapsed_forged(void)
+{
+    static const char *const lease1[] = {"--lease", "1", NULL};
+    char key[300];
+    snprintf(key, sizeof key, "rc:{%s}:nolapsed", H.queue);
+    rc_ctx *ctx = h_ctx();
+    for (int round = 0; round < 2; round++) {
+        enum { T = 6 };
+        uint64_t p[2], out[2 * T];
+        pid_t victim = h_spawn_worker(lease1);
+        rc_job *j = h_sleep_job(ctx, T, 300, 40 + (uint64_t)round, p, out);
+        H_OK(ctx, rc_job_submit(j));
+        h_pend pe[4];
+        H_WAIT(h_pending(pe, 4) >= 1, H_DEADLINE_MS, "the worker took nothing");
+        if (round == 0)
+            freeReplyObject(h_cmd("SET %s forged", key));
+        else
+            freeReplyObject(h_cmd("SET %s forged PX 100000000", key));
+        h_kill9(victim);
+        h_spawn_workers(2, lease1, NULL);
+        H_OK(ctx, rc_job_wait(j));
+        h_check_sleep_out(out, T, 40 + (uint64_t)round);
+        rc_job_stats s = h_stats(j, round ? "nolapsed forged with a long TTL" : "nolapsed forged without a TTL");
+        H_EQ_U64(s.done, T);
+        H_CHECK(s.redelivered >= 1, "no task was taken over from the killed worker");
+        rc_job_destroy(j);
+        H_STOP_ALL();
+    }
+    rc_ctx_destroy(ctx);
+}
+
+/* The job's result stream deleted mid-job, then replaced by a string,
+ * without an authenticated cancel: the master recreates it, tasks whose
+ * results went with it are sent again, and the answer is exact. */
+static void t_result_stream_deleted(void)
+{
+    static const char *const lease1[] = {"--lease", "1", NULL};
+    rc_ctx *ctx = h_ctx();
+    h_spawn_workers(2, lease1, NULL);
+    for (int round = 0; round < 2; round++) {
+        enum { T = 30 };
+        uint64_t p[2], out[2 * T];
+        rc_job *j = h_sleep_job(ctx, T, 40, 50 + (uint64_t)round, p, out);
+        H_OK(ctx, rc_job_submit(j));
+        h_wait_done(ctx, j, 4);
+        char res[320];
+        h_res_key(j, res, sizeof res);
+        if (round == 0)
+            freeReplyObject(h_cmd("DEL %s", res));
+        else
+            freeReplyObject(h_cmd("SET %s junk", res));
+        H_OK(ctx, rc_job_wait(j));
+        h_check_sleep_out(out, T, 50 + (uint64_t)round);
+        rc_job_stats s = h_stats(j, round ? "result stream replaced by a string" : "result stream deleted");
+        H_EQ_U64(s.done, T);
+        rc_job_destroy(j);
+        H_WAIT(h_xlen() == 0 && h_count_keys("job:*") == 0, H_DEADLINE_MS, "%lld entries, %zu job keys left",
+               h_xlen(), h_count_keys("job:*"));
+    }
+    rc_ctx_destroy(ctx);
+    H_STOP_ALL();
+}
+
+int main(int argc, char **argv)
+{
+    static const h_test tests[] = {
+        {"job_switch", t_job_switch},
+        {"one_at_a_time", t_one_at_a_time},
+        {"scan_once", t_scan_once},
+        {"nolapsed_forged", t_nolapsed_forged},
+        {"result_stream_deleted", t_result_stream_deleted},
+        {NULL, NULL},
+    };
+    return h_main(argc, argv, tests);
+}
