@@ -136,7 +136,7 @@ typedef struct rc_url {
 
 rc_status rc_url_parse(const char *s, rc_url *u, char *why, size_t whylen);
 
-#define RC_SCRIPT_SLOTS 4
+#define RC_SCRIPT_SLOTS 5
 #define RC_CONN_RBUF ((size_t)256 * 1024)
 
 typedef struct rc_conn {
@@ -229,7 +229,7 @@ int rc_tombstone_check(rc_conn *c, const rc_keys *k, const char *queue, uint64_t
 long long rc_wall_ms(void);
 /* EVALSHA with EVAL fallback. */
 enum { RC_SCRIPT_DELIVER = 0, RC_SCRIPT_RENEW = 1, RC_SCRIPT_TAKEOVER = 2, RC_SCRIPT_HANDBACK = 3,
-       RC_SCRIPT_COUNT_ };
+       RC_SCRIPT_DELIVER_SMALL = 4, RC_SCRIPT_COUNT_ };
 _Static_assert(RC_SCRIPT_COUNT_ == RC_SCRIPT_SLOTS, "one SHA slot per queue script");
 rc_status rc_script(rc_conn *c, int which, redisReply **reply, int nkeys, int nargs,
                     const char **argv, const size_t *lens);

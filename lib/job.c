@@ -49,6 +49,8 @@ enum { ST_NEW, ST_RUNNING, ST_DONE };
 
 #define SUBMIT_BATCH 256                 /* tasks per transaction, at most */
 #define SUBMIT_BYTES ((size_t)4 << 20)   /* task input per transaction, at most (one larger goes alone) */
+#define INLINE_DESC_TASKS 8              /* tasks whose entry carries the descriptor too */
+#define INLINE_DESC_BYTES 1024           /* when it is at most this big */
 #define POP_BATCH 256
 
 typedef struct stream_id { uint64_t ms, seq; } stream_id;
@@ -109,8 +111,8 @@ struct rc_job {
     int progress_final;               /* the end was reported */
     long long progress_at;
 
-    unsigned char *enc;               /* encode scratch (the descriptor) */
-    size_t enccap;
+    unsigned char *enc;               /* the descriptor, encoded */
+    size_t enccap, enclen;
     unsigned char *blk;               /* one transaction's tasks, encoded */
     size_t blkcap;
     rc_pipe pipe;
@@ -445,6 +447,7 @@ static rc_status pipe_meta(rc_job *j, char *px, size_t pxlen)
     rc_status st = ensure_enc(j, len);
     if (st != RC_OK || (st = rc_wire_encode(&e, &j->ctx->keys, j->ctx->queue, j->enc, len)) != RC_OK)
         return st;
+    j->enclen = len;
     snprintf(px, pxlen, "%lld", j->ctx->retention_ms);
     const char *av[] = {"SET", j->meta_key, (const char *)j->enc, "PX", px};
     size_t al[] = {3, strlen(j->meta_key), len, 2, strlen(px)};
@@ -557,9 +560,12 @@ static rc_status pipe_tasks(rc_job *j, const uint64_t *ranks, size_t n)
         size_t el = rc_wire_size_env(&e);
         if ((st = rc_wire_encode(&e, &j->ctx->keys, j->ctx->queue, j->blk + off, el)) != RC_OK)
             return job_err(j, st, "cannot encode task %llu", (unsigned long long)ranks[i]);
-        const char *av[] = {"XADD", j->kn.tasks, "*", "e", (const char *)j->blk + off};
-        size_t al[] = {4, j->kn.tasks_len, 1, 1, el};
-        st = rc_pipe_cmd(&j->pipe, 5, av, al);
+        const char *av[] = {"XADD", j->kn.tasks, "*", "e", (const char *)j->blk + off, "d", (const char *)j->enc};
+        size_t al[] = {4, j->kn.tasks_len, 1, 1, el, 1, j->enclen};
+        /* the first few tasks carry a small descriptor: a worker's first
+           task of the job then costs it no GET (one-task jobs, latency) */
+        int inline_desc = ranks[i] < INLINE_DESC_TASKS && j->enclen && j->enclen <= INLINE_DESC_BYTES;
+        st = rc_pipe_cmd(&j->pipe, inline_desc ? 7 : 5, av, al);
         off += el;
     }
     if (st == RC_OK)

@@ -47,6 +47,7 @@
 #define BATCH_BYTES ((size_t)1 << 20) /* and no more tasks than move about 1 MiB in and out */
 #define BATCH_HOLD_US (4 * BATCH_TARGET_US) /* a batch running longer gives its unstarted rest back */
 #define BATCH_AFTER_IDLE 8  /* most tasks taken first after an idle poll */
+#define SMALL_DELIVERY 16384 /* results this small (in all) go through Lua: cheaper than a MULTI */
 #define MAX_QUEUES 16
 #define HANDBACK_IDLE "1000000000" /* ms: longer than any lease, shorter than the epoch */
 
@@ -434,12 +435,27 @@ static int entry_parts(const redisReply *e, char *id, unsigned char **buf, size_
     memcpy(id, e->element[0]->str, e->element[0]->len);
     id[e->element[0]->len] = '\0';
     const redisReply *f = e->element[1];
-    if (f->type == REDIS_REPLY_ARRAY && f->elements == 2 && f->element[0]->type == REDIS_REPLY_STRING &&
-        f->element[0]->len == 1 && f->element[0]->str[0] == 'e' && f->element[1]->type == REDIS_REPLY_STRING) {
+    if (f->type == REDIS_REPLY_ARRAY && (f->elements == 2 || f->elements == 4) &&
+        f->element[0]->type == REDIS_REPLY_STRING && f->element[0]->len == 1 && f->element[0]->str[0] == 'e' &&
+        f->element[1]->type == REDIS_REPLY_STRING) {
         *buf = (unsigned char *)f->element[1]->str;
         *len = f->element[1]->len;
     }
     return 0;
+}
+
+/* The job descriptor the master put in a job's first task entries (field
+ * "d"), so a worker's first task of a job costs no GET; NULL if none.  As
+ * untrusted as the rest until job_lookup verifies it. */
+static unsigned char *entry_desc(const redisReply *e, size_t *len)
+{
+    *len = 0;
+    const redisReply *f = e && e->type == REDIS_REPLY_ARRAY && e->elements == 2 ? e->element[1] : NULL;
+    if (!f || f->type != REDIS_REPLY_ARRAY || f->elements != 4 || f->element[2]->type != REDIS_REPLY_STRING ||
+        f->element[2]->len != 1 || f->element[2]->str[0] != 'd' || f->element[3]->type != REDIS_REPLY_STRING)
+        return NULL;
+    *len = f->element[3]->len;
+    return (unsigned char *)f->element[3]->str;
 }
 
 /* 1 if the task may be dropped because its job is over: an authenticated
@@ -568,6 +584,71 @@ static void unbatch(worker *w, char (*ids)[ID_MAX], int n)
     pthread_mutex_unlock(&w->mu);
 }
 
+/* A delivery of small results: one EVALSHA of DELIVER_SMALL (and the next
+ * take), the same semantics as the MULTI of deliver_trip. */
+static rc_status deliver_small(worker *w, int qi, int n, char (*ids)[ID_MAX], char (*res)[320],
+                               const unsigned char *const *envs, const size_t *lens, const read_cmd *next,
+                               redisReply **next_reply, redisReply **acked_out)
+{
+    wqueue *q = &w->q[qi];
+    rc_conn *c = w->conn;
+    rc_status st;
+    const char *sha = rc_script_sha(c, RC_SCRIPT_DELIVER_SMALL, &st);
+    if (!sha)
+        return st;
+    char nk[16];
+    snprintf(nk, sizeof nk, "%d", 1 + n);
+    const char *av[6 + 3 * MAXB];
+    size_t al[6 + 3 * MAXB];
+    int k = 0;
+    av[k] = "EVALSHA"; al[k++] = 7;
+    av[k] = sha; al[k++] = 40;
+    av[k] = nk; al[k++] = strlen(nk);
+    av[k] = q->kn.tasks; al[k++] = q->kn.tasks_len;
+    for (int i = 0; i < n; i++) { /* a plain ack names the task stream: every key shares the slot */
+        av[k] = lens[i] ? res[i] : q->kn.tasks;
+        al[k] = strlen(av[k]);
+        k++;
+    }
+    av[k] = RC_GROUP; al[k++] = strlen(RC_GROUP);
+    for (int i = 0; i < n; i++) {
+        av[k] = ids[i]; al[k++] = strlen(ids[i]);
+        av[k] = lens[i] ? (const char *)envs[i] : ""; al[k++] = lens[i];
+    }
+    rc_pipe_reset(&w->pipe);
+    (void)rc_pipe_cmd(&w->pipe, k, av, al);
+    if (next)
+        (void)rc_pipe_cmd(&w->pipe, next->n, next->av, NULL);
+    if ((st = rc_conn_send(c, &w->pipe)) != RC_OK)
+        return st;
+    redisReply *r = NULL;
+    st = rc_conn_get(c, &r);
+    if (st == RC_EREDIS && !c->c)
+        return st;
+    if (next) { /* a failed take costs nothing: the caller's own take meets it again */
+        redisReply *t = NULL;
+        rc_status g = rc_conn_get(c, &t);
+        if (g == RC_OK)
+            *next_reply = t;
+        else if (t)
+            freeReplyObject(t);
+    }
+    if (st == RC_EREDIS && r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+        /* the server lost its scripts: nothing ran; rc_script loads and retries */
+        freeReplyObject(r);
+        r = NULL;
+        c->sha[RC_SCRIPT_DELIVER_SMALL][0] = '\0';
+        if (c->c)
+            st = rc_script(c, RC_SCRIPT_DELIVER_SMALL, &r, 1 + n, 1 + 2 * n, av + 3, al + 3);
+    }
+    if (st == RC_OK && r->type == REDIS_REPLY_ARRAY) {
+        *acked_out = r;
+        return RC_OK;
+    }
+    if (r) freeReplyObject(r);
+    return st == RC_OK ? RC_EPROTO : st;
+}
+
 /* One delivery round trip: MULTI, an XADD ... NOMKSTREAM per result, the
  * DELIVER script (acks the entries whose result stream exists), EXEC, and
  * optionally the next take.  Results are referenced, not copied, on their
@@ -581,6 +662,11 @@ static rc_status deliver_trip(worker *w, int qi, int n, char (*ids)[ID_MAX], cha
     rc_pipe *p = &w->pipe;
     rc_status st;
     *acked_out = NULL;
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += lens[i];
+    if (total <= SMALL_DELIVERY)
+        return deliver_small(w, qi, n, ids, res, envs, lens, next, next_reply, acked_out);
     const char *sha = rc_script_sha(c, RC_SCRIPT_DELIVER, &st);
     if (!sha)
         return st;
@@ -847,7 +933,8 @@ static void refuse(worker *w, int qi, const char *id, const unsigned char *buf, 
     nap(w, backoff);
 }
 
-static job_cache *job_lookup(worker *w, int qi, uint64_t job, int *gone, char *why, size_t whylen, rc_status *st)
+static job_cache *job_lookup(worker *w, int qi, uint64_t job, unsigned char *desc, size_t desc_len, int *gone,
+                             char *why, size_t whylen, rc_status *st)
 {
     rc_ctx *ctx = w->ctx;
     const char *qname = w->q[qi].name;
@@ -862,33 +949,45 @@ static job_cache *job_lookup(worker *w, int qi, uint64_t job, int *gone, char *w
         if (!w->cache[i].valid || w->cache[i].used < lru->used)
             lru = &w->cache[i];
     }
-    char meta[300];
-    rc_job_keys(qname, job, meta, sizeof meta, NULL, 0);
-    redisReply *r = NULL;
-    *st = rc_conn_cmdf(w->conn, &r, "GET %s", meta);
-    if (*st != RC_OK) {
-        snprintf(why, whylen, "%s", w->conn->err);
-        if (r) freeReplyObject(r);
-        return NULL;
-    }
-    if (r->type != REDIS_REPLY_STRING) {
-        freeReplyObject(r);
-        *gone = 1;
-        return NULL;
-    }
     rc_env e;
-    *st = rc_wire_decode_max((unsigned char *)r->str, r->len, &ctx->keys, qname, ctx->max_payload, &e, why, whylen);
-    if (*st == RC_OK && (e.kind != RC_KIND_JOB || e.job != job)) {
-        snprintf(why, whylen, "job descriptor is authentic but not for this job (replayed?)");
-        *st = RC_EAUTH;
+    redisReply *r = NULL;
+    if (desc) { /* carried by the entry: the same checks as a descriptor read from its key */
+        char why2[200];
+        if (rc_wire_decode_max(desc, desc_len, &ctx->keys, qname, ctx->max_payload, &e, why2, sizeof why2) != RC_OK ||
+            e.kind != RC_KIND_JOB || e.job != job) {
+            rc_log(ctx, RC_LOG_WARN, "job descriptor in a task entry does not verify (%s); reading it from Redis",
+                   why2);
+            desc = NULL;
+        }
     }
-    if (*st != RC_OK) {
-        freeReplyObject(r);
-        return NULL;
+    if (!desc) {
+        char meta[300];
+        rc_job_keys(qname, job, meta, sizeof meta, NULL, 0);
+        *st = rc_conn_cmdf(w->conn, &r, "GET %s", meta);
+        if (*st != RC_OK) {
+            snprintf(why, whylen, "%s", w->conn->err);
+            if (r) freeReplyObject(r);
+            return NULL;
+        }
+        if (r->type != REDIS_REPLY_STRING) {
+            freeReplyObject(r);
+            *gone = 1;
+            return NULL;
+        }
+        *st = rc_wire_decode_max((unsigned char *)r->str, r->len, &ctx->keys, qname, ctx->max_payload, &e, why,
+                                 whylen);
+        if (*st == RC_OK && (e.kind != RC_KIND_JOB || e.job != job)) {
+            snprintf(why, whylen, "job descriptor is authentic but not for this job (replayed?)");
+            *st = RC_EAUTH;
+        }
+        if (*st != RC_OK) {
+            freeReplyObject(r);
+            return NULL;
+        }
     }
     unsigned char *blob = malloc(e.payload_len ? (size_t)e.payload_len : 1);
     if (!blob) {
-        freeReplyObject(r);
+        if (r) freeReplyObject(r);
         snprintf(why, whylen, "out of memory for a %llu-byte broadcast", (unsigned long long)e.payload_len);
         *st = RC_ENOMEM;
         return NULL;
@@ -908,7 +1007,7 @@ static job_cache *job_lookup(worker *w, int qi, uint64_t job, int *gone, char *w
     lru->kernel_len = e.kernel_len;
     lru->used = rc_now_ms();
     lru->valid = 1;
-    freeReplyObject(r);
+    if (r) freeReplyObject(r);
     return lru;
 }
 
@@ -1106,7 +1205,8 @@ static const chunk *data_chunk(worker *w, int qi, uint64_t data, uint64_t rank, 
 }
 
 /* Run one entry (attempt number `attempt`) and deliver its result. */
-static rc_status run_entry(worker *w, int qi, const char *id, unsigned char *buf, size_t len, long long attempt)
+static rc_status run_entry(worker *w, int qi, const char *id, unsigned char *buf, size_t len, unsigned char *desc,
+                           size_t desc_len, long long attempt)
 {
     rc_ctx *ctx = w->ctx;
     const char *qname = w->q[qi].name;
@@ -1124,7 +1224,11 @@ static rc_status run_entry(worker *w, int qi, const char *id, unsigned char *buf
         return RC_OK;
     }
     int gone;
-    job_cache *jc = job_lookup(w, qi, e.job, &gone, why, sizeof why, &st);
+    /* a descriptor carried by an entry older than the retention time may
+       outlive its key: such a task is dropped (job_over), never run */
+    if (desc && rc_wall_ms() - atoll(id) > ctx->retention_ms)
+        desc = NULL;
+    job_cache *jc = job_lookup(w, qi, e.job, desc, desc_len, &gone, why, sizeof why, &st);
     if (!jc && gone)
         return orphaned(w, qi, id, e.job, e.rank);
     if (!jc) {
@@ -1596,8 +1700,11 @@ rc_status rc_worker_run(rc_ctx *ctx)
             }
             if (!buf)
                 refuse(w, qi, id, NULL, 0, RC_EPROTO, "stream entry has no envelope field");
-            else
-                st = run_entry(w, qi, id, buf, len, attempt);
+            else {
+                size_t dl;
+                unsigned char *d = entry_desc(ents[k], &dl);
+                st = run_entry(w, qi, id, buf, len, d, dl, attempt);
+            }
             w->batch_bytes += len;
             set_held(w, NULL, 0, 0, 0);
             ran++;

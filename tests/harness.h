@@ -654,7 +654,7 @@ static inline unsigned char *h_entry_bytes(const char *id, size_t *len)
     unsigned char *out = NULL;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
         redisReply *f = r->element[0]->element[1];
-        if (f->type == REDIS_REPLY_ARRAY && f->elements == 2) {
+        if (f->type == REDIS_REPLY_ARRAY && f->elements >= 2) {
             *len = f->element[1]->len;
             out = malloc(*len ? *len : 1);
             memcpy(out, f->element[1]->str, *len);

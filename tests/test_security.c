@@ -153,7 +153,7 @@ static size_t s_xrange(const char *key, s_entry *out, size_t max)
     size_t n = 0;
     for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && n < max; i++) {
         redisReply *e = r->element[i], *f = e->element[1];
-        if (f->type != REDIS_REPLY_ARRAY || f->elements != 2)
+        if (f->type != REDIS_REPLY_ARRAY || f->elements < 2)
             continue;
         snprintf(out[n].id, sizeof out[n].id, "%s", e->element[0]->str);
         snprintf(out[n].field, sizeof out[n].field, "%.*s", (int)f->element[0]->len, f->element[0]->str);
