@@ -64,10 +64,12 @@ static int noop_kernel(rc_task *t, void *user)
     return 0;
 }
 
-static int worker_main(void)
+static int worker_main(long max_batch)
 {
     rc_ctx *ctx = rc_ctx_create();
     if (!ctx || rc_register_kernel(ctx, "noop", noop_kernel, NULL) != RC_OK)
+        return 1;
+    if (max_batch && rc_ctx_set_int(ctx, RC_OPT_MAX_BATCH, max_batch) != RC_OK)
         return 1;
     bc_ctx = ctx;
     rc_status st = rc_worker_run(ctx);
@@ -632,6 +634,7 @@ static int rc_latency(rc_ctx *ctx, redisContext *mc, int jobs, int sealed, sampl
 
 typedef struct wrun {
     int w, ok, nrep, have_sealed, raw_only;
+    int max_batch;                    /* the workers' RC_OPT_MAX_BATCH (0: default) */
     rc_result rc[2][MAXREP];          /* [0] authenticated, [1] sealed */
     raw_result raw[RAW_NMODES][MAXREP];
     int raw_ran[RAW_NMODES];
@@ -707,9 +710,9 @@ static void print_phase_line(const char *label, uint64_t n, const spread *s, con
 
 static void print_text(const wrun *r)
 {
-    printf("\n== %d worker(s) (all registered %.2f s after rc_local_start); best of %d run(s), CPU and commands "
+    printf("\n== %d worker(s)%s (all registered %.2f s after rc_local_start); best of %d run(s), CPU and commands "
            "from the best ==\n",
-           r->w, r->start_s, r->nrep);
+           r->w, r->max_batch == 1 ? ", one task per take (RC_OPT_MAX_BATCH 1)" : "", r->start_s, r->nrep);
     spread rs[2] = {rc_spread(r, 0), rc_spread(r, 1)};
     if (!r->raw_only) {
         printf(" redcoll, rc_job_run of %" PRIu64 " no-op tasks, reduce SUM of 8-byte outputs:\n", r->rc[0][0].n);
@@ -790,6 +793,7 @@ static void json_run(bc_json *j, const wrun *r)
 {
     bj_begin_obj(j, NULL);
     bj_int(j, "workers", r->w);
+    bj_int(j, "max_batch", r->max_batch ? r->max_batch : 64);
     bj_num(j, "start_s", r->start_s);
     bj_int(j, "repeats", r->nrep);
     spread rs[2] = {rc_spread(r, 0), rc_spread(r, 1)};
@@ -848,18 +852,22 @@ static void json_run(bc_json *j, const wrun *r)
 
 static unsigned g_modes = (1u << RAW_NMODES) - 1; /* raw modes to run (--modes) */
 static int g_raw_only;                               /* --raw-only: skip the redcoll phases */
+static int g_single = 1;                             /* --no-single: skip the one-task-per-take pools */
 
-static int run_pool(int w, uint64_t n, uint64_t rawn, int jobs, int sealed, int nrep, bc_machine *m,
-                    int *have_machine, wrun *out)
+static int run_pool(int w, uint64_t n, uint64_t rawn, int jobs, int sealed, int nrep, int max_batch, unsigned modes,
+                    bc_machine *m, int *have_machine, wrun *out)
 {
     memset(out, 0, sizeof *out);
     out->w = w;
+    out->max_batch = max_batch;
     out->have_sealed = sealed;
     out->raw_only = g_raw_only;
     out->nrep = nrep;
     char self[4096];
     bc_self_exe(self, sizeof self);
-    const char *argv[] = {self, "--worker", NULL};
+    char mb[16];
+    snprintf(mb, sizeof mb, "%d", max_batch);
+    const char *argv[] = {self, "--worker", max_batch ? "--max-batch" : NULL, mb, NULL};
     rc_ctx *ctx = rc_ctx_create();
     rc_local *loc = NULL;
     redisContext *mc = NULL;
@@ -904,7 +912,7 @@ static int run_pool(int w, uint64_t n, uint64_t rawn, int jobs, int sealed, int 
            the same server; freeze them so the raw figures are the raw path */
         bc_signal_self_children(SIGSTOP);
         for (int mode = 0; mode < RAW_NMODES && !bc_stop; mode++) {
-            if (!(g_modes & (1u << mode)))
+            if (!(modes & (1u << mode)))
                 continue;
             out->raw_ran[mode] = 1;
             /* slow modes would dominate the run: the first round measures a
@@ -946,7 +954,7 @@ out:
 static void usage(FILE *f)
 {
     fprintf(f, "usage: overhead [--quick] [--json] [--encrypt] [--workers 1,2,8] [--tasks N] [--raw-tasks N]\n"
-               "                [--latency-jobs J] [--repeat R] [--modes LIST] [--raw-only]\n"
+               "                [--latency-jobs J] [--repeat R] [--modes LIST] [--raw-only] [--no-single]\n"
                "No-op tasks through redcoll's embedded default next to a raw hiredis queue on the same\n"
                "private Redis: tasks/s, one-task job latency, Redis commands and CPU per task, ratios.\n"
                "  --quick          small jobs (about 10 s in all)\n"
@@ -961,19 +969,21 @@ static void usage(FILE *f)
                "  --modes LIST     raw modes to run (default all: list-1,list-pipe,stream-1,stream-pipe,\n"
                "                   stream-256,stream-256-auth)\n"
                "  --raw-only       skip the redcoll phases (raw baseline only)\n"
+               "  --no-single      skip the second pass, where the same pools take one task per round\n"
+               "                   trip (RC_OPT_MAX_BATCH 1) next to the raw one-at-a-time modes\n"
                "  --json           one JSON object on stdout (progress on stderr)\n",
             MAXW);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc == 2 && strcmp(argv[1], "--worker") == 0) {
+    if ((argc == 2 || (argc == 4 && strcmp(argv[2], "--max-batch") == 0)) && strcmp(argv[1], "--worker") == 0) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = bc_on_signal;
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
-        return worker_main();
+        return worker_main(argc == 4 ? atol(argv[3]) : 0);
     }
     int json = 0, sealed = 0, quick = 0, nw = 0, ws[MAXW];
     uint64_t n = 0, rawn = 0;
@@ -987,6 +997,8 @@ int main(int argc, char **argv)
             quick = 1;
         else if (!strcmp(argv[i], "--raw-only"))
             g_raw_only = 1;
+        else if (!strcmp(argv[i], "--no-single"))
+            g_single = 0;
         else if (!strcmp(argv[i], "--modes") && i + 1 < argc) {
             g_modes = 0;
             for (char *t = strtok(argv[++i], ","); t; t = strtok(NULL, ",")) {
@@ -1067,19 +1079,27 @@ int main(int argc, char **argv)
     bc_machine m;
     memset(&m, 0, sizeof m);
     int have_machine = 0, ok = 1;
-    wrun *runs = calloc((size_t)nw, sizeof *runs);
+    wrun *runs = calloc((size_t)nw * 2, sizeof *runs);
     if (!runs)
         return 1;
     double t_all = bc_now();
     double load0 = bc_loadavg1();
-    for (int i = 0; i < nw && !bc_stop; i++) {
-        ok &= run_pool(ws[i], n, rawn, jobs, sealed, nrep, &m, &have_machine, &runs[i]) == 0;
+    /* each pool as it comes (tasks taken in batches), then the same pool
+       taking one task per round trip next to the raw one-at-a-time modes */
+    unsigned single = g_modes & ((1u << RAW_LIST1) | (1u << RAW_LISTPIPE) | (1u << RAW_STREAM1) |
+                                 (1u << RAW_STREAMPIPE));
+    int nruns = nw * (g_single && single && !g_raw_only ? 2 : 1);
+    for (int i = 0; i < nruns && !bc_stop; i++) {
+        int one = i >= nw;
+        ok &= run_pool(ws[i % nw], one ? n / 4 : n, rawn, one ? jobs / 3 : jobs, one ? 0 : sealed, nrep, one,
+                       one ? single : g_modes, &m, &have_machine, &runs[i]) == 0;
         if (!json && have_machine && i == 0)
             printf("overhead: redcoll %s; machine %s, %s, %ld cores, %s, Redis %s, load %.2f at start\n",
                    REDCOLL_VERSION_STRING, m.host, m.cpu, m.cores, m.kernel, m.redis_version, load0);
         if (!json)
             print_text(&runs[i]);
     }
+    nw = nruns;
     m.load1 = load0;
     double total = bc_now() - t_all;
     if (json) {
