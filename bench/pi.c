@@ -8,6 +8,8 @@
  * The job is a reduce (SUM of uint64 hit counts) over --tasks tasks; the total
  * sample count travels as the broadcast blob and the seed as the job seed, so
  * the estimate is the same bits for any pool size and thread count. */
+#include "bench_common.h"
+#include "pi_compare.h"
 #include "pi_kernel.h"
 #include "redcoll.h"
 
@@ -68,6 +70,11 @@ static void usage(FILE *f)
             "                    is not needed: it is read from Redis)\n"
             "  --encrypt         seal tasks and results (XChaCha20-Poly1305), not only sign them\n"
             "  --local           run the kernel in this process with OpenMP, no Redis\n"
+            "  --compare R       R rounds alternating the embedded default (--workers single-\n"
+            "                    threaded workers) with --local on as many threads and on one,\n"
+            "                    plus a tiny job's start-up time; prints the efficiency\n"
+            "                    (default --samples 1e10)\n"
+            "  --startup-samples N  samples of --compare's start-up job (default 1e6)\n"
             "  --json            print one JSON object on stdout\n"
             "  -v, --verbose     more log output (repeat for debug)\n"
             "  -q, --quiet       errors only, no progress line\n"
@@ -241,7 +248,7 @@ static void report(int json, const char *mode, uint64_t hits, uint64_t samples, 
 
 enum { O_SAMPLES = 256, O_TASKS, O_SEED, O_THREADS, O_WORKERS, O_REDIS, O_KEY, O_QUEUE, O_WORKER, O_LINGER,
        O_LOCAL, O_JSON, O_HELP, O_LEASE, O_TIMEOUT, O_HEARTBEAT, O_MAXATT, O_DRAIN, O_DEADLINE, O_RETENTION,
-       O_ATTACH, O_ENCRYPT };
+       O_ATTACH, O_ENCRYPT, O_COMPARE, O_STARTUP };
 
 int main(int argc, char **argv)
 {
@@ -258,18 +265,20 @@ int main(int argc, char **argv)
         {"max-attempts", required_argument, 0, O_MAXATT}, {"drain-timeout", required_argument, 0, O_DRAIN},
         {"redis-deadline", required_argument, 0, O_DEADLINE}, {"retention", required_argument, 0, O_RETENTION},
         {"attach", required_argument, 0, O_ATTACH},   {"encrypt", no_argument, 0, O_ENCRYPT},
+        {"compare", required_argument, 0, O_COMPARE}, {"startup-samples", required_argument, 0, O_STARTUP},
         {0, 0, 0, 0}};
     uint64_t samples = 1000000000ULL, tasks = 64, seed = 1, threads = 0, workers = 0;
     const char *redis = NULL, *keyfile = NULL, *queue = "pi";
     int worker = 0, local = 0, json = 0, loglevel = -1, encrypt = 0; /* -1: REDCOLL_LOG or warnings */
     long long linger = 0, lease = 0, timeout = 0, heartbeat = 0, drain = 0, deadline = 0, retention = 0;
-    uint64_t max_attempts = 0;
+    uint64_t max_attempts = 0, compare = 0, startup_samples = 1000000;
+    int samples_given = 0;
     const char *attach = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "vq", opts, NULL)) != -1) {
         int bad = 0;
         switch (c) {
-        case O_SAMPLES: bad = parse_u64("--samples", optarg, &samples); break;
+        case O_SAMPLES: bad = parse_u64("--samples", optarg, &samples); samples_given = 1; break;
         case O_TASKS: bad = parse_u64("--tasks", optarg, &tasks); break;
         case O_SEED: bad = parse_u64("--seed", optarg, &seed); break;
         case O_THREADS: bad = parse_u64("--threads", optarg, &threads); break;
@@ -288,6 +297,14 @@ int main(int argc, char **argv)
         case O_MAXATT: bad = parse_u64("--max-attempts", optarg, &max_attempts); break;
         case O_ATTACH: attach = optarg; break;
         case O_ENCRYPT: encrypt = 1; break;
+        case O_COMPARE:
+            bad = parse_u64("--compare", optarg, &compare);
+            if (!bad && (compare == 0 || compare > 50)) {
+                fprintf(stderr, "pi: --compare takes 1 to 50 rounds\n");
+                bad = 1;
+            }
+            break;
+        case O_STARTUP: bad = parse_u64("--startup-samples", optarg, &startup_samples); break;
         case O_LOCAL: local = 1; break;
         case O_JSON: json = 1; break;
         case 'v': loglevel = loglevel < 1 ? 2 : loglevel + 1; break;
@@ -302,6 +319,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "pi: unexpected argument '%s' (see --help)\n", argv[optind]);
         return 2;
     }
+    if (compare && !samples_given)
+        samples = 10000000000ULL; /* the figure the performance targets are stated for */
     if (samples == 0 || tasks == 0 || tasks > samples) {
         fprintf(stderr, "pi: need 1 <= --tasks <= --samples (got %" PRIu64 " tasks, %" PRIu64 " samples)\n",
                 tasks, samples);
@@ -319,6 +338,31 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    if (compare) {
+        if (local || worker || redis || attach) {
+            fprintf(stderr, "pi: --compare runs the embedded default itself: no --local, --worker, --redis or --attach\n");
+            return 2;
+        }
+        if (startup_samples < 2) {
+            fprintf(stderr, "pi: --startup-samples must be at least 2\n");
+            return 2;
+        }
+        char self[4096];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n <= 0) {
+            fprintf(stderr, "pi: cannot find my own executable: %s\n", strerror(errno));
+            return 1;
+        }
+        self[n] = '\0';
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = bc_on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        return pi_compare(self, (int)compare, samples, tasks, seed,
+                          workers ? (int)workers : (int)cores, startup_samples, json);
+    }
     if (local) {
         int th = threads ? (int)threads : (int)cores;
         double t0 = now_s();
