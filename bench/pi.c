@@ -246,6 +246,16 @@ static void report(int json, const char *mode, uint64_t hits, uint64_t samples, 
     fflush(stdout);
 }
 
+static void catch_stop_signals(void (*fn)(int))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = fn;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 enum { O_SAMPLES = 256, O_TASKS, O_SEED, O_THREADS, O_WORKERS, O_REDIS, O_KEY, O_QUEUE, O_WORKER, O_LINGER,
        O_LOCAL, O_JSON, O_HELP, O_LEASE, O_TIMEOUT, O_HEARTBEAT, O_MAXATT, O_DRAIN, O_DEADLINE, O_RETENTION,
        O_ATTACH, O_ENCRYPT, O_COMPARE, O_STARTUP };
@@ -354,12 +364,7 @@ int main(int argc, char **argv)
             return 1;
         }
         self[n] = '\0';
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = bc_on_signal;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
+        catch_stop_signals(bc_on_signal);
         return pi_compare(self, (int)compare, samples, tasks, seed,
                           workers ? (int)workers : (int)cores, startup_samples, json);
     }
@@ -379,12 +384,7 @@ int main(int argc, char **argv)
         return 1;
     }
     g_ctx = ctx;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    catch_stop_signals(on_signal);
 
     int rc = 1;
     rc_local *loc = NULL;

@@ -416,6 +416,26 @@ rc_status rc_conn_get(rc_conn *c, redisReply **reply)
     return check_reply(c, r);
 }
 
+rc_status rc_conn_discard(rc_conn *c, int n)
+{
+    rc_status first = RC_OK;
+    char err[sizeof c->err] = "";
+    for (int i = 0; i < n; i++) {
+        redisReply *r = NULL;
+        rc_status st = rc_conn_get(c, &r);
+        if (r) freeReplyObject(r);
+        if (st != RC_OK && first == RC_OK) {
+            first = st;
+            memcpy(err, c->err, sizeof err);
+        }
+        if (st == RC_EREDIS && !c->c)
+            break; /* connection gone: nothing more to read */
+    }
+    if (first != RC_OK)
+        memcpy(c->err, err, sizeof err);
+    return first;
+}
+
 rc_status rc_conn_append(rc_conn *c, int argc, const char **argv, const size_t *lens)
 {
     rc_status st = rc_conn_ensure(c);

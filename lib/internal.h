@@ -164,6 +164,9 @@ rc_status rc_conn_cmdf(rc_conn *c, redisReply **reply, const char *fmt, ...);
 /* Pipelining: append many, then get each reply in order. */
 rc_status rc_conn_append(rc_conn *c, int argc, const char **argv, const size_t *lens);
 rc_status rc_conn_get(rc_conn *c, redisReply **reply);
+/* Read and free the next n replies; the first failure is returned (its text
+   in c->err).  Stops early when the connection is lost. */
+rc_status rc_conn_discard(rc_conn *c, int n);
 void rc_conn_drop(rc_conn *c);  /* forget a broken connection */
 /* Fire and forget: write the n commands appended so far now and return
  * without waiting; their replies are read and dropped before the next

@@ -460,17 +460,8 @@ static rc_status pipe_meta(rc_job *j, char *px, size_t pxlen)
 static rc_status read_replies(rc_job *j, int n, const char *what)
 {
     rc_conn *c = j->ctx->conn;
-    rc_status first = RC_OK;
-    for (int i = 0; i < n; i++) {
-        redisReply *r = NULL;
-        rc_status st = rc_conn_get(c, &r);
-        if (r) freeReplyObject(r);
-        if (st != RC_OK && first == RC_OK)
-            first = job_err(j, st, "cannot %s job %s: %s", what, j->idhex, c->err);
-        if (st == RC_EREDIS && !c->c)
-            break; /* connection gone: nothing more to read */
-    }
-    return first;
+    rc_status st = rc_conn_discard(c, n);
+    return st == RC_OK ? RC_OK : job_err(j, st, "cannot %s job %s: %s", what, j->idhex, c->err);
 }
 
 static rc_status publish_meta(rc_job *j)
@@ -823,13 +814,7 @@ static void finish(rc_job *j, rc_status st)
            replies are read with the next command) */
         (void)rc_conn_defer(c, n);
     } else {
-        for (int i = 0; i < n; i++) {
-            redisReply *r = NULL;
-            rc_status g = rc_conn_get(c, &r);
-            if (r) freeReplyObject(r);
-            if (g == RC_EREDIS && !c->c)
-                break;
-        }
+        (void)rc_conn_discard(c, n);
     }
     if (st != RC_OK && j->attached)
         remove_entries_by_scan(j);
@@ -1138,13 +1123,7 @@ static void refresh_ttl(rc_job *j)
     for (int i = 0; i < nk; i++)
         if (rc_conn_append(c, 3, (const char *[]){"PEXPIRE", keys[i], px}, NULL) != RC_OK)
             return;
-    for (int i = 0; i < nk; i++) {
-        redisReply *r = NULL;
-        rc_status st = rc_conn_get(c, &r);
-        if (r) freeReplyObject(r);
-        if (st == RC_EREDIS && !c->c)
-            return;
-    }
+    (void)rc_conn_discard(c, nk);
 }
 
 static rc_status check_meta(rc_job *j)

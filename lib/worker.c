@@ -207,13 +207,7 @@ static void registry_beat(worker *w, rc_conn *c, long long ttl)
             rc_conn_append(c, 4, (const char *[]){"ZADD", w->q[i].reg, now_s, w->consumer}, NULL) != RC_OK)
             return;
     }
-    for (int i = 0; i < 2 * w->nq; i++) {
-        redisReply *r = NULL;
-        rc_status st = rc_conn_get(c, &r);
-        if (r) freeReplyObject(r);
-        if (st == RC_EREDIS && !c->c)
-            return;
-    }
+    (void)rc_conn_discard(c, 2 * w->nq);
 }
 
 static int entry_parts(const redisReply *e, char *id, unsigned char **buf, size_t *len);
@@ -278,13 +272,8 @@ static void hand_back_unstarted(worker *w, int qi, redisReply **ents, size_t fro
     (void)rc_pipe_cmd(&w->pipe, 1, (const char *[]){"EXEC"}, NULL);
     if (rc_conn_send(w->conn, &w->pipe) != RC_OK)
         return; /* still pending under our name: the leases lapse and others take them */
-    for (int i = 0; i < cmds + 3; i++) {
-        redisReply *r = NULL;
-        rc_status g = rc_conn_get(w->conn, &r);
-        if (r) freeReplyObject(r);
-        if (g == RC_EREDIS && !w->conn->c)
-            return;
-    }
+    if (rc_conn_discard(w->conn, cmds + 3) == RC_EREDIS && !w->conn->c)
+        return;
     unbatch(w, ids, k);
 }
 
@@ -584,6 +573,38 @@ static void unbatch(worker *w, char (*ids)[ID_MAX], int n)
     pthread_mutex_unlock(&w->mu);
 }
 
+/* The EVALSHA of a delivery script into av/al (6 + 3n slots): KEYS the task
+ * stream, then each entry's result stream (a plain ack names the task
+ * stream: every key shares the slot); ARGV the group, then per entry its id
+ * and either its envelope (DELIVER_SMALL, '' for a plain ack) or 'r'/'a'
+ * (DELIVER, whose results went in by XADD).  Returns the argument count. */
+static int delivery_args(const wqueue *q, int n, char (*ids)[ID_MAX], char (*res)[320],
+                         const unsigned char *const *envs, const size_t *lens, int small, const char *sha,
+                         char *nk, size_t nklen, const char **av, size_t *al)
+{
+    int k = 0;
+    snprintf(nk, nklen, "%d", 1 + n);
+    av[k] = "EVALSHA"; al[k++] = 7;
+    av[k] = sha; al[k++] = 40;
+    av[k] = nk; al[k++] = strlen(nk);
+    av[k] = q->kn.tasks; al[k++] = q->kn.tasks_len;
+    for (int i = 0; i < n; i++) {
+        av[k] = lens[i] ? res[i] : q->kn.tasks;
+        al[k] = strlen(av[k]);
+        k++;
+    }
+    av[k] = RC_GROUP; al[k++] = strlen(RC_GROUP);
+    for (int i = 0; i < n; i++) {
+        av[k] = ids[i]; al[k++] = strlen(ids[i]);
+        if (small) {
+            av[k] = lens[i] ? (const char *)envs[i] : ""; al[k++] = lens[i];
+        } else {
+            av[k] = lens[i] ? "r" : "a"; al[k++] = 1;
+        }
+    }
+    return k;
+}
+
 /* A delivery of small results: one EVALSHA of DELIVER_SMALL (and the next
  * take), the same semantics as the MULTI of deliver_trip. */
 static rc_status deliver_small(worker *w, int qi, int n, char (*ids)[ID_MAX], char (*res)[320],
@@ -597,24 +618,9 @@ static rc_status deliver_small(worker *w, int qi, int n, char (*ids)[ID_MAX], ch
     if (!sha)
         return st;
     char nk[16];
-    snprintf(nk, sizeof nk, "%d", 1 + n);
     const char *av[6 + 3 * MAXB];
     size_t al[6 + 3 * MAXB];
-    int k = 0;
-    av[k] = "EVALSHA"; al[k++] = 7;
-    av[k] = sha; al[k++] = 40;
-    av[k] = nk; al[k++] = strlen(nk);
-    av[k] = q->kn.tasks; al[k++] = q->kn.tasks_len;
-    for (int i = 0; i < n; i++) { /* a plain ack names the task stream: every key shares the slot */
-        av[k] = lens[i] ? res[i] : q->kn.tasks;
-        al[k] = strlen(av[k]);
-        k++;
-    }
-    av[k] = RC_GROUP; al[k++] = strlen(RC_GROUP);
-    for (int i = 0; i < n; i++) {
-        av[k] = ids[i]; al[k++] = strlen(ids[i]);
-        av[k] = lens[i] ? (const char *)envs[i] : ""; al[k++] = lens[i];
-    }
+    int k = delivery_args(q, n, ids, res, envs, lens, 1, sha, nk, sizeof nk, av, al);
     rc_pipe_reset(&w->pipe);
     (void)rc_pipe_cmd(&w->pipe, k, av, al);
     if (next)
@@ -671,10 +677,9 @@ static rc_status deliver_trip(worker *w, int qi, int n, char (*ids)[ID_MAX], cha
     if (!sha)
         return st;
     char nk[16];
-    snprintf(nk, sizeof nk, "%d", 1 + n);
     const char *av[6 + 3 * MAXB];
     size_t al[6 + 3 * MAXB];
-    int nx = 0, k = 0;
+    int nx = 0;
     rc_pipe_reset(p);
     (void)rc_pipe_cmd(p, 1, (const char *[]){"MULTI"}, NULL);
     for (int i = 0; i < n; i++) {
@@ -685,20 +690,7 @@ static rc_status deliver_trip(worker *w, int qi, int n, char (*ids)[ID_MAX], cha
         (void)rc_pipe_cmd(p, 6, xa, xl);
         nx++;
     }
-    av[k] = "EVALSHA"; al[k++] = 7;
-    av[k] = sha; al[k++] = 40;
-    av[k] = nk; al[k++] = strlen(nk);
-    av[k] = q->kn.tasks; al[k++] = q->kn.tasks_len;
-    for (int i = 0; i < n; i++) { /* a plain ack names the task stream: every key shares the slot */
-        av[k] = lens[i] ? res[i] : q->kn.tasks;
-        al[k] = strlen(av[k]);
-        k++;
-    }
-    av[k] = RC_GROUP; al[k++] = strlen(RC_GROUP);
-    for (int i = 0; i < n; i++) {
-        av[k] = ids[i]; al[k++] = strlen(ids[i]);
-        av[k] = lens[i] ? "r" : "a"; al[k++] = 1;
-    }
+    int k = delivery_args(q, n, ids, res, envs, lens, 0, sha, nk, sizeof nk, av, al);
     (void)rc_pipe_cmd(p, k, av, al);
     (void)rc_pipe_cmd(p, 1, (const char *[]){"EXEC"}, NULL);
     if (next)
