@@ -79,16 +79,18 @@ static const char *const scripts[RC_SCRIPT_COUNT_] = {
         "return out\n",
     /* DELIVER and the XADDs in one script, for small results: a MULTI costs
        three more commands, and below a few KiB the copies into Lua cost
-       less than those.  KEYS stream, then one result stream per entry;
-       ARGV group, then (id, envelope or '' for a plain ack) per entry. */
+       less than those.  An entry is acked only if XADD ... NOMKSTREAM put its
+       result in (nil: no stream; an error: not a stream, or out of memory).
+       KEYS stream, then one result stream per entry; ARGV group, then (id,
+       envelope or '' for a plain ack) per entry. */
     [RC_SCRIPT_DELIVER_SMALL] =
-        "local out, acks, live = {}, {}, {}\n"
+        "local out, acks = {}, {}\n"
         "for k = 1, #KEYS - 1 do\n"
         "  local res, id, env = KEYS[k + 1], ARGV[2 * k], ARGV[2 * k + 1]\n"
         "  local ok = 1\n"
         "  if env ~= '' then\n"
-        "    if live[res] == nil then live[res] = redis.call('TYPE', res).ok == 'stream' end\n"
-        "    if live[res] then redis.call('XADD', res, 'NOMKSTREAM', '*', 'e', env) else ok = 0 end\n"
+        "    local added = redis.pcall('XADD', res, 'NOMKSTREAM', '*', 'e', env)\n"
+        "    if type(added) ~= 'string' then ok = 0 end\n"
         "  end\n"
         "  if ok == 1 then acks[#acks + 1] = id end\n"
         "  out[k] = ok\n"
