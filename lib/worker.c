@@ -107,6 +107,7 @@ typedef struct worker {
     int handed_back;          /* the lease thread gave it back: do not deliver */
     char bids[MAXB][ID_MAX];  /* every entry taken and not yet acked (renewed together) */
     int nb;
+    long long nb_since;       /* when they were taken */
     uint64_t done;            /* tasks delivered (guarded by mu for the registry) */
 
     job_cache cache[JOB_CACHE];
@@ -324,6 +325,7 @@ static void *lease_thread(void *arg)
             continue;
         memcpy(id, w->held, sizeof id);
         int qi = w->held_q, nb = w->nb;
+        long long held_for = now - w->nb_since;
         uint64_t rank = w->held_rank;
         char bids[MAXB][ID_MAX];
         memcpy(bids, w->bids, (size_t)nb * ID_MAX);
@@ -348,7 +350,11 @@ static void *lease_thread(void *arg)
             continue;
         }
         next_beat = now + period;
-        if (nb) {
+        /* entries taken less than a third of a lease ago are far from
+           lapsing: a batch of short tasks is usually delivered before its
+           first renewal would be due, and renewing each entry costs Redis
+           two commands */
+        if (nb && (held_for >= ctx->lease_ms / 3 || period > ctx->lease_ms / 3)) {
             const char *av[4 + MAXB] = {w->q[qi].kn.tasks, RC_GROUP, w->consumer};
             for (int i = 0; i < nb; i++)
                 av[3 + i] = bids[i];
@@ -1660,6 +1666,7 @@ rc_status rc_worker_run(rc_ctx *ctx)
         pthread_mutex_lock(&w->mu);
         memcpy(w->bids, ids, (size_t)nid * ID_MAX);
         w->nb = nid;
+        w->nb_since = rc_now_ms();
         pthread_mutex_unlock(&w->mu);
         size_t ran = 0;
         w->kern_us = 0;
