@@ -1636,16 +1636,18 @@ rc_status rc_worker_run(rc_ctx *ctx)
             w->avg_us = 0;
             continue;
         }
-        /* A batch sized for one job that brings tasks of another: their
-           length is unknown, and a batch of long tasks would keep them from
-           idle workers.  Keep the first, put the rest straight back (one
-           round trip; new entries wake waiting workers), and learn. */
+        /* A large batch sized for one job that brings tasks of another:
+           their length is unknown, and a batch of long tasks would keep them
+           from idle workers.  Keep the first, put the rest straight back (one
+           round trip; new entries wake waiting workers), and learn.  (A
+           batch no larger than the one taken after an idle poll is kept: if
+           its tasks run long, the rest goes back after the first.) */
         rc_env head;
         unsigned char *hb;
         size_t hl;
         char hid[ID_MAX];
-        if (nent > 1 && entry_parts(ents[0], hid, &hb, &hl) == 0 && hb && rc_wire_peek(hb, hl, &head) == RC_OK &&
-            head.job != w->sized_job) {
+        if (nent > BATCH_AFTER_IDLE && entry_parts(ents[0], hid, &hb, &hl) == 0 && hb &&
+            rc_wire_peek(hb, hl, &head) == RC_OK && head.job != w->sized_job) {
             hand_back_unstarted(w, qi, ents, 1, nent);
             rc_log(ctx, RC_LOG_DEBUG, "a new job's tasks: kept 1 of %zu taken until their length is known", nent);
             nent = 1;
