@@ -453,7 +453,7 @@ static void t_handback_not_counted(void)
     rc_status st = rc_job_wait(r.job);
     H_CHECK(st == RC_OK, "rc_job_wait returned %s: \"%s\": a task that never failed, handed back by two workers "
             "told to stop, was failed as poison - each hand-back still counts as an attempt, because the next "
-            "worker's XAUTOCLAIM increments the entry's delivery count (HANDBACK's XCLAIM ... JUSTID only avoids "
+            "worker's take-over (XCLAIM) increments the entry's delivery count (HANDBACK's XCLAIM ... JUSTID only avoids "
             "incrementing it itself)", h_stname(st), rc_ctx_errmsg(ctx));
     rjob_check(&r);
     size_t n;

@@ -1423,7 +1423,7 @@ static void t_control_markers(void)
  *
  * Why each part: ~rc:* - every key redcoll touches is rc:{queue}:... (the
  * scripts' keys are checked too); streams carry tasks and results (XADD,
- * XREADGROUP, XAUTOCLAIM, XCLAIM, XPENDING, XACK, XDEL, XRANGE, XREAD,
+ * XREADGROUP, XCLAIM, XPENDING, XACK, XDEL, XRANGE, XREAD,
  * XGROUP); strings hold descriptors and markers (GET, SET); a hash holds the
  * per-task failure reasons (HSET, HGET); a sorted set the worker registry
  * (ZADD, ZREM); @keyspace gives DEL, UNLINK, EXISTS, PEXPIRE, PTTL and the
