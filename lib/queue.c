@@ -52,6 +52,15 @@
 #include <string.h>
 #include <time.h>
 
+/* The end both delivery scripts share: ack and delete what went in, in one
+   call each, and return the per-entry verdicts. */
+#define ACK_AND_RETURN                                          \
+    "if #acks > 0 then\n"                                       \
+    "  redis.call('XACK', KEYS[1], ARGV[1], unpack(acks))\n"    \
+    "  redis.call('XDEL', KEYS[1], unpack(acks))\n"             \
+    "end\n"                                                     \
+    "return out\n"
+
 static const char *const scripts[RC_SCRIPT_COUNT_] = {
     /* The second half of a delivery, queued in the same MULTI after the
        results' XADD ... NOMKSTREAM (payloads never enter Lua: every byte
@@ -72,11 +81,7 @@ static const char *const scripts[RC_SCRIPT_COUNT_] = {
         "  if ok == 1 then acks[#acks + 1] = id end\n"
         "  out[k] = ok\n"
         "end\n"
-        "if #acks > 0 then\n"
-        "  redis.call('XACK', KEYS[1], ARGV[1], unpack(acks))\n"
-        "  redis.call('XDEL', KEYS[1], unpack(acks))\n"
-        "end\n"
-        "return out\n",
+        ACK_AND_RETURN,
     /* DELIVER and the XADDs in one script, for small results: a MULTI costs
        three more commands, and below a few KiB the copies into Lua cost
        less than those.  An entry is acked only if XADD ... NOMKSTREAM put its
@@ -95,11 +100,7 @@ static const char *const scripts[RC_SCRIPT_COUNT_] = {
         "  if ok == 1 then acks[#acks + 1] = id end\n"
         "  out[k] = ok\n"
         "end\n"
-        "if #acks > 0 then\n"
-        "  redis.call('XACK', KEYS[1], ARGV[1], unpack(acks))\n"
-        "  redis.call('XDEL', KEYS[1], unpack(acks))\n"
-        "end\n"
-        "return out\n",
+        ACK_AND_RETURN,
     /* returns {renewed, held by another consumer} */
     [RC_SCRIPT_RENEW] =
         "local n, stolen = 0, 0\n"
