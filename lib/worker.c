@@ -1685,14 +1685,14 @@ rc_status rc_worker_run(rc_ctx *ctx)
                 rc_log(ctx, RC_LOG_INFO, "stopping: handed %zu unstarted task(s) back", nent - k);
                 break;
             }
-            if (k > 0 && w->kern_us > BATCH_HOLD_US && kernel_time(w) > BATCH_HOLD_US &&
-                (double)kernel_time(w) > 4.0 * w->avg_us * (double)k) {
+            long long so_far = k > 0 && w->kern_us > BATCH_HOLD_US ? kernel_time(w) : 0; /* 2 syscalls: only when long */
+            if (so_far > BATCH_HOLD_US && (double)so_far > 4.0 * w->avg_us * (double)k) {
                 /* these tasks run far longer than the batch was sized for
                    (a new job, or one whose tasks vary): let idle workers
                    have the rest instead of holding them here */
                 hand_back_unstarted(w, qi, ents, k, nent);
                 rc_log(ctx, RC_LOG_DEBUG, "tasks run long (%lld us so far): handed %zu of a batch of %zu back",
-                       w->kern_us, nent - k, nent);
+                       so_far, nent - k, nent);
                 break;
             }
             if (entry_parts(ents[k], id, &buf, &len) != 0) {
