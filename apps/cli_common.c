@@ -207,7 +207,7 @@ int cli_peek_header(const unsigned char *b, size_t blen, long long total, rc_env
     if (blen < RC_HDR_BYTES || total < (long long)(RC_HDR_BYTES + RC_MAC_BYTES) || b[0] != 'R' || b[1] != 'C' ||
         b[2] != RC_WIRE_VERSION)
         return -1;
-    e->kind = b[3] & (unsigned char)~RC_KIND_SEALED;
+    e->kind = b[3] & (unsigned char)~RC_KIND_FLAGS;
     e->sealed = (b[3] & RC_KIND_SEALED) != 0;
     e->keyid = (uint32_t)le(b + 4, 4);
     e->job = le(b + 8, 8);
@@ -222,7 +222,8 @@ int cli_peek_header(const unsigned char *b, size_t blen, long long total, rc_env
         e->payload_len > RC_PAYLOAD_MAX)
         return -1;
     uint64_t pad = (8 - e->kernel_len % 8) % 8;
-    if ((uint64_t)e->kernel_len + pad + e->payload_len + RC_HDR_BYTES + RC_MAC_BYTES != (uint64_t)total)
+    if ((uint64_t)e->kernel_len + pad + e->payload_len + RC_HDR_BYTES + rc_wire_trailer(e->payload_len) !=
+        (uint64_t)total)
         return -1;
     if (blen >= RC_HDR_BYTES + e->kernel_len)
         e->kernel = (const char *)b + RC_HDR_BYTES;

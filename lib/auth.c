@@ -4,7 +4,9 @@
  * (a key ring: the first line signs and seals, the others are still accepted,
  * so a fleet can rotate keys without downtime).  From each secret we
  * derive, with libsodium's KDF, a MAC key (keyed BLAKE2b-256: 4x cheaper than
- * HMAC-SHA512-256 on small messages, which matters when tasks are tiny) and a
+ * HMAC-SHA512-256 on small messages, which matters when tasks are tiny), a
+ * second one for the Poly1305 MAC of large messages (3x faster than BLAKE2b
+ * per byte, which matters when results are large; wire.c), and a
  * public key id that goes into every envelope, so a worker with the wrong
  * key can say so precisely instead of "bad MAC".  The secret itself is wiped
  * as soon as the derived keys exist, and never logged. */
@@ -25,7 +27,8 @@ static rc_status derive(rc_subkeys *sk, const unsigned char secret[RC_KEYBYTES])
     unsigned char id[crypto_kdf_KEYBYTES];
     if (crypto_kdf_derive_from_key(sk->mac, sizeof sk->mac, 1, KDF_CTX, secret) != 0 ||
         crypto_kdf_derive_from_key(id, sizeof id, 2, KDF_CTX, secret) != 0 ||
-        crypto_kdf_derive_from_key(sk->enc, sizeof sk->enc, 3, KDF_CTX, secret) != 0)
+        crypto_kdf_derive_from_key(sk->enc, sizeof sk->enc, 3, KDF_CTX, secret) != 0 ||
+        crypto_kdf_derive_from_key(sk->pmac, sizeof sk->pmac, 4, KDF_CTX, secret) != 0)
         return RC_EKEY;
     sk->keyid = (uint32_t)id[0] | (uint32_t)id[1] << 8 | (uint32_t)id[2] << 16 | (uint32_t)id[3] << 24;
     sodium_memzero(id, sizeof id);
@@ -40,6 +43,7 @@ rc_status rc_keys_derive(rc_keys *k, const unsigned char secret[RC_KEYBYTES])
     sodium_memzero(k, sizeof *k);
     memcpy(k->mac, sk.mac, sizeof k->mac);
     memcpy(k->enc, sk.enc, sizeof k->enc);
+    memcpy(k->pmac, sk.pmac, sizeof k->pmac);
     k->keyid = sk.keyid;
     k->set = 1;
     sodium_memzero(&sk, sizeof sk);
@@ -63,6 +67,7 @@ const rc_subkeys *rc_keys_find(const rc_keys *k, uint32_t keyid, rc_subkeys *scr
     if (keyid == k->keyid) {
         memcpy(scratch->mac, k->mac, sizeof scratch->mac);
         memcpy(scratch->enc, k->enc, sizeof scratch->enc);
+        memcpy(scratch->pmac, k->pmac, sizeof scratch->pmac);
         scratch->keyid = k->keyid;
         return scratch;
     }
@@ -90,6 +95,24 @@ void rc_mac_with(const unsigned char key[32], const char *queue, const unsigned 
     crypto_generichash_update(&st, (const unsigned char *)queue, ql);
     crypto_generichash_update(&st, msg, len);
     crypto_generichash_final(&st, out, RC_MAC_BYTES);
+    sodium_memzero(&st, sizeof st);
+}
+
+void rc_pmac_with(const unsigned char key[32], const unsigned char nonce[RC_PMAC_NONCE], const char *queue,
+                  const unsigned char *msg, size_t len, unsigned char tag[16])
+{
+    unsigned char otk[crypto_onetimeauth_KEYBYTES];
+    crypto_onetimeauth_state st;
+    size_t ql = strlen(queue);
+    unsigned char qlen[2] = {(unsigned char)ql, (unsigned char)(ql >> 8)};
+    crypto_stream_xchacha20(otk, sizeof otk, nonce, key);
+    crypto_onetimeauth_init(&st, otk);
+    crypto_onetimeauth_update(&st, (const unsigned char *)"redcoll/2p", 10);
+    crypto_onetimeauth_update(&st, qlen, 2);
+    crypto_onetimeauth_update(&st, (const unsigned char *)queue, ql);
+    crypto_onetimeauth_update(&st, msg, len);
+    crypto_onetimeauth_final(&st, tag);
+    sodium_memzero(otk, sizeof otk);
     sodium_memzero(&st, sizeof st);
 }
 

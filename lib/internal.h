@@ -36,14 +36,28 @@
  *  46  u16       RESULT: attempt number (delivery count, saturating); else 0
  *  48  u64       payload length
  *  56  kernel name, zero padding to a multiple of 8 (so the payload is
- *      8-byte aligned), payload, then RC_MAC_BYTES of keyed BLAKE2b over
- *      ("redcoll/1" || u16 queue length || queue || bytes 0..end of payload). */
-#define RC_WIRE_VERSION 1
+ *      8-byte aligned), payload, then the MAC over
+ *      (tag string || u16 queue length || queue || bytes 0..end of payload):
+ *      - payload under RC_PMAC_MIN bytes: RC_MAC_BYTES of keyed BLAKE2b-256,
+ *        tag string "redcoll/1";
+ *      - payload of RC_PMAC_MIN bytes or more (kind | RC_KIND_PMAC): a random
+ *        24-byte nonce, then the 16-byte Poly1305 tag under the one-time key
+ *        XChaCha20(pmac key, nonce) (the first 32 keystream bytes, as
+ *        XChaCha20-Poly1305 and NaCl's secretbox derive theirs), tag string
+ *        "redcoll/2p".  Poly1305 runs ~3x faster than BLAKE2b here (2.3 vs
+ *        0.76 GB/s), which is what bounds a master reducing large results;
+ *        the 0.5 us of randomness per message only pays for itself on
+ *        payloads of a few KiB.
+ * Version 2 added RC_KIND_PMAC; version 1 envelopes are refused by name. */
+#define RC_WIRE_VERSION 2
 #define RC_HDR_BYTES 56u
 #define RC_MAC_BYTES 32u
+#define RC_PMAC_NONCE 24u
+#define RC_PMAC_BYTES 40u /* nonce + Poly1305 tag */
+#define RC_PMAC_MIN 4096u
 #define RC_KERNEL_MAX 64u
 /* Redis' proto-max-bulk-len default; nothing larger can be stored anyway. */
-#define RC_PAYLOAD_MAX ((uint64_t)512 * 1024 * 1024 - RC_HDR_BYTES - RC_KERNEL_MAX - RC_MAC_BYTES)
+#define RC_PAYLOAD_MAX ((uint64_t)512 * 1024 * 1024 - RC_HDR_BYTES - RC_KERNEL_MAX - RC_PMAC_BYTES)
 
 enum { RC_KIND_JOB = 1, RC_KIND_TASK = 2, RC_KIND_RESULT = 3, RC_KIND_REJECT = 4, RC_KIND_CONTROL = 5,
        RC_KIND_DATA = 6 };
@@ -52,6 +66,9 @@ enum { RC_KIND_JOB = 1, RC_KIND_TASK = 2, RC_KIND_RESULT = 3, RC_KIND_REJECT = 4
    data; the MAC is computed over that, as for plaintext. */
 #define RC_KIND_SEALED 0x80u
 #define RC_SEAL_BYTES 40u
+/* the MAC is the Poly1305 kind (RC_PMAC_BYTES of trailer) */
+#define RC_KIND_PMAC 0x40u
+#define RC_KIND_FLAGS (RC_KIND_SEALED | RC_KIND_PMAC)
 #define RC_KEYRING_MAX 4
 
 typedef struct rc_env {
@@ -69,6 +86,7 @@ typedef struct rc_env {
 
 typedef struct rc_subkeys {
     unsigned char mac[32];    /* keyed BLAKE2b */
+    unsigned char pmac[32];   /* XChaCha20 -> one-time Poly1305 keys */
     unsigned char enc[32];    /* XChaCha20-Poly1305 */
     uint32_t keyid;           /* public fingerprint of the secret */
 } rc_subkeys;
@@ -77,6 +95,7 @@ typedef struct rc_subkeys {
    still accepted on what arrives. */
 typedef struct rc_keys {
     unsigned char mac[32];    /* current key: MAC */
+    unsigned char pmac[32];   /* current key: Poly1305 MAC of large messages */
     unsigned char enc[32];    /* current key: AEAD */
     uint32_t keyid;           /* current key id */
     int set;
@@ -84,6 +103,9 @@ typedef struct rc_keys {
     rc_subkeys old[RC_KEYRING_MAX - 1];
 } rc_keys;
 
+/* Bytes after the payload of an envelope whose payload (as on the wire,
+   sealing included) has payload_len bytes. */
+size_t rc_wire_trailer(uint64_t payload_len);
 size_t rc_wire_size(size_t kernel_len, uint64_t payload_len);
 /* Size of e once encoded (sealing adds RC_SEAL_BYTES). */
 size_t rc_wire_size_env(const rc_env *e);
@@ -119,6 +141,14 @@ void rc_mac(const rc_keys *k, const char *queue, const unsigned char *msg, size_
             unsigned char out[RC_MAC_BYTES]);
 void rc_mac_with(const unsigned char key[32], const char *queue, const unsigned char *msg, size_t len,
                  unsigned char out[RC_MAC_BYTES]);
+/* The Poly1305 MAC of large envelopes: tag under the one-time key that
+   XChaCha20(key, nonce) gives. */
+void rc_pmac_with(const unsigned char key[32], const unsigned char nonce[RC_PMAC_NONCE], const char *queue,
+                  const unsigned char *msg, size_t len, unsigned char tag[16]);
+/* The trailer of an envelope of len bytes whose trailer space is at its end:
+   BLAKE2b or nonce + Poly1305 tag, as the kind byte says (tests re-sign
+   altered messages with it). */
+void rc_wire_sign(const rc_keys *k, const char *queue, unsigned char *buf, size_t len);
 rc_status rc_random_u64(uint64_t *out);
 
 /* ------------------------------------------------------------------ */

@@ -5,7 +5,10 @@
  * goes: fixed-size header length, magic and version, each declared length
  * against what is left (in 64-bit arithmetic, so no sum can wrap), the total
  * matching exactly, then the MAC over all of it in constant time; only then
- * are fields handed out.  Integers are written byte by byte in little-endian
+ * are fields handed out.  The MAC is keyed BLAKE2b for payloads under 4 KiB
+ * and Poly1305 under a one-time key from XChaCha20 and a random nonce above
+ * (internal.h has the layout; the kind byte says which, and each size has
+ * exactly one).  Integers are written byte by byte in little-endian
  * order so the format does not depend on struct layout or alignment.  The
  * MAC also covers the queue name, which is not on the wire: a message copied
  * into another queue fails verification.
@@ -45,9 +48,25 @@ static uint64_t get64(const unsigned char *p)
    kernels and reductions can read doubles from it in place) */
 static size_t kpad(size_t kernel_len) { return (8 - (kernel_len & 7)) & 7; }
 
+size_t rc_wire_trailer(uint64_t payload_len)
+{
+    return payload_len >= RC_PMAC_MIN ? RC_PMAC_BYTES : RC_MAC_BYTES;
+}
+
 size_t rc_wire_size(size_t kernel_len, uint64_t payload_len)
 {
-    return RC_HDR_BYTES + kernel_len + kpad(kernel_len) + (size_t)payload_len + RC_MAC_BYTES;
+    return RC_HDR_BYTES + kernel_len + kpad(kernel_len) + (size_t)payload_len + rc_wire_trailer(payload_len);
+}
+
+void rc_wire_sign(const rc_keys *k, const char *queue, unsigned char *buf, size_t len)
+{
+    if (buf[3] & RC_KIND_PMAC) {
+        size_t body = len - RC_PMAC_BYTES;
+        randombytes_buf(buf + body, RC_PMAC_NONCE);
+        rc_pmac_with(k->pmac, buf + body, queue, buf, body, buf + body + RC_PMAC_NONCE);
+    } else {
+        rc_mac(k, queue, buf, len - RC_MAC_BYTES, buf + len - RC_MAC_BYTES);
+    }
 }
 
 size_t rc_wire_size_env(const rc_env *e)
@@ -59,13 +78,14 @@ rc_status rc_wire_encode(const rc_env *e, const rc_keys *k, const char *queue,
                          unsigned char *out, size_t outlen)
 {
     if (!k->set || e->kernel_len > RC_KERNEL_MAX || e->payload_len > RC_PAYLOAD_MAX ||
-        outlen != rc_wire_size_env(e) || (e->kind & RC_KIND_SEALED))
+        outlen != rc_wire_size_env(e) || (e->kind & RC_KIND_FLAGS))
         return RC_EINVAL;
     uint64_t wire_len = e->payload_len + (e->sealed ? RC_SEAL_BYTES : 0);
     out[0] = 'R';
     out[1] = 'C';
     out[2] = RC_WIRE_VERSION;
-    out[3] = (unsigned char)(e->kind | (e->sealed ? RC_KIND_SEALED : 0));
+    out[3] = (unsigned char)(e->kind | (e->sealed ? RC_KIND_SEALED : 0) |
+                             (rc_wire_trailer(wire_len) == RC_PMAC_BYTES ? RC_KIND_PMAC : 0));
     put32(out + 4, k->keyid);
     put64(out + 8, e->job);
     put64(out + 16, e->rank);
@@ -88,8 +108,7 @@ rc_status rc_wire_encode(const rc_env *e, const rc_keys *k, const char *queue,
     } else if (e->payload_len) {
         memcpy(out + ad, e->payload, (size_t)e->payload_len);
     }
-    size_t body = outlen - RC_MAC_BYTES;
-    rc_mac(k, queue, out, body, out + body);
+    rc_wire_sign(k, queue, out, outlen);
     return RC_OK;
 }
 
@@ -106,11 +125,17 @@ static rc_status parse_header(const unsigned char *buf, size_t len, rc_env *e,
         return RC_EPROTO;
     }
     if (buf[2] != RC_WIRE_VERSION) {
-        snprintf(why, whylen, "envelope version %u, this build speaks %u", buf[2], RC_WIRE_VERSION);
+        snprintf(why, whylen, "envelope version %u, this build speaks %u (workers and masters of one queue must "
+                 "run the same redcoll wire version)", buf[2], RC_WIRE_VERSION);
+        return RC_EPROTO;
+    }
+    size_t trailer = (buf[3] & RC_KIND_PMAC) ? RC_PMAC_BYTES : RC_MAC_BYTES;
+    if (len < RC_HDR_BYTES + trailer) {
+        snprintf(why, whylen, "%zu bytes is shorter than the smallest envelope with a %zu-byte MAC", len, trailer);
         return RC_EPROTO;
     }
     memset(e, 0, sizeof *e);
-    e->kind = buf[3] & (unsigned char)~RC_KIND_SEALED;
+    e->kind = buf[3] & (unsigned char)~RC_KIND_FLAGS;
     e->sealed = (buf[3] & RC_KIND_SEALED) != 0;
     e->keyid = get32(buf + 4);
     e->job = get64(buf + 8);
@@ -134,11 +159,16 @@ static rc_status parse_header(const unsigned char *buf, size_t len, rc_env *e,
         return RC_EPROTO;
     }
     /* 64-bit: len < 2^63 and each term is bounded, so this cannot wrap */
-    uint64_t rest = (uint64_t)len - RC_HDR_BYTES - RC_MAC_BYTES;
+    uint64_t rest = (uint64_t)len - RC_HDR_BYTES - trailer;
     size_t pad = kpad(e->kernel_len);
     if (e->payload_len > RC_PAYLOAD_MAX || (uint64_t)e->kernel_len + pad + e->payload_len != rest) {
         snprintf(why, whylen, "declared lengths (kernel %zu + payload %llu) do not match the %zu bytes received",
                  e->kernel_len, (unsigned long long)e->payload_len, len);
+        return RC_EPROTO;
+    }
+    if ((trailer == RC_PMAC_BYTES) != (rc_wire_trailer(e->payload_len) == RC_PMAC_BYTES)) {
+        snprintf(why, whylen, "MAC kind (%s) does not match the payload size (%llu bytes)",
+                 trailer == RC_PMAC_BYTES ? "Poly1305" : "BLAKE2b", (unsigned long long)e->payload_len);
         return RC_EPROTO;
     }
     for (size_t i = 0; i < pad; i++)
@@ -184,9 +214,16 @@ rc_status rc_wire_decode_max(unsigned char *buf, size_t len, const rc_keys *k, c
         return RC_EAUTH;
     }
     unsigned char mac[RC_MAC_BYTES];
-    size_t body = len - RC_MAC_BYTES;
-    rc_mac_with(sk->mac, queue, buf, body, mac);
-    int ok = crypto_verify_32(mac, buf + body) == 0;
+    int ok;
+    if (buf[3] & RC_KIND_PMAC) {
+        size_t body = len - RC_PMAC_BYTES;
+        rc_pmac_with(sk->pmac, buf + body, queue, buf, body, mac);
+        ok = crypto_verify_16(mac, buf + body + RC_PMAC_NONCE) == 0;
+    } else {
+        size_t body = len - RC_MAC_BYTES;
+        rc_mac_with(sk->mac, queue, buf, body, mac);
+        ok = crypto_verify_32(mac, buf + body) == 0;
+    }
     sodium_memzero(mac, sizeof mac);
     if (!ok) {
         snprintf(why, whylen, "MAC does not verify (data altered or forged)");

@@ -666,11 +666,14 @@ static inline unsigned char *h_entry_bytes(const char *id, size_t *len)
 
 /* ------------------------------------------------------------------ */
 /* Envelopes, read and forged from the documented layout (internal.h):
- * magic 'R''C', version 1, kind, u32 key id, u64 job, rank, ntasks, aux,
+ * magic 'R''C', version 2, kind, u32 key id, u64 job, rank, ntasks, aux,
  * u32 status, u16 kernel length, u16 0, u64 payload length, kernel, zero
- * padding to a multiple of 8, payload, 32-byte MAC; little-endian.  Written
+ * padding to a multiple of 8, payload, 32-byte MAC (payloads under 4 KiB,
+ * the only ones these helpers forge; larger ones carry kind | 0x40 and a
+ * 24-byte nonce + 16-byte Poly1305 tag instead); little-endian.  Written
  * here, not borrowed from lib/wire.c, so a test forges what an attacker
  * would. */
+#define H_VERSION 2
 #define H_HDR 56u
 #define H_MAC 32u
 /* Offset of the payload for a kernel name of kl bytes. */
@@ -730,7 +733,7 @@ static inline unsigned char *h_forge(unsigned kind, uint32_t keyid, uint64_t job
     unsigned char *b = calloc(1, *len);
     b[0] = 'R';
     b[1] = 'C';
-    b[2] = 1;
+    b[2] = H_VERSION;
     b[3] = (unsigned char)kind;
     h_put32(b + 4, keyid);
     h_put64(b + 8, job);

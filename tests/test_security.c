@@ -1369,7 +1369,7 @@ static void t_control_markers(void)
     delete_stream_round(ctx, w, 2, "DEL + a removal marker of random bytes");
     junk[0] = 'R';
     junk[1] = 'C';
-    junk[2] = 1;
+    junk[2] = H_VERSION;
     junk[3] = 5; /* CONTROL, well-formed header, bad MAC */
     s_set(removed, junk, sizeof junk);
     delete_stream_round(ctx, w, 3, "DEL + a well-formed forged removal marker");

@@ -79,10 +79,11 @@ static void put16(unsigned char *p, uint16_t v) { p[0] = (unsigned char)v; p[1] 
 static void put64(unsigned char *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i)); }
 
 /* Recompute the MAC of an envelope we altered, as a forger with the key
- * would: only the structural checks can catch it then. */
+ * would: only the structural checks can catch it then.  The kind byte says
+ * which MAC (BLAKE2b, or a fresh nonce and Poly1305). */
 static void remac(unsigned char *buf, size_t len, const rc_keys *k, const char *queue)
 {
-    rc_mac(k, queue, buf, len - RC_MAC_BYTES, buf + len - RC_MAC_BYTES);
+    rc_wire_sign(k, queue, buf, len);
 }
 
 static rc_keys key_a, key_b;
@@ -141,8 +142,11 @@ static void test_roundtrip_and_attacks(uint8_t kind, const char *kernel, size_t 
                 .payload = plen ? payload : NULL, .payload_len = plen};
     size_t n;
     unsigned char *buf = encode(&e, &n);
-    CHECK(n == RC_HDR_BYTES + e.kernel_len + KPAD(e.kernel_len) + plen + RC_MAC_BYTES, "rc_wire_size %zu", n);
-    CHECK(buf[0] == 'R' && buf[1] == 'C' && buf[2] == RC_WIRE_VERSION && buf[3] == kind, "header magic/version/kind");
+    size_t trailer = plen >= RC_PMAC_MIN ? RC_PMAC_BYTES : RC_MAC_BYTES;
+    CHECK(n == RC_HDR_BYTES + e.kernel_len + KPAD(e.kernel_len) + plen + trailer, "rc_wire_size %zu", n);
+    CHECK(buf[0] == 'R' && buf[1] == 'C' && buf[2] == RC_WIRE_VERSION &&
+              buf[3] == (kind | (trailer == RC_PMAC_BYTES ? RC_KIND_PMAC : 0)),
+          "header magic/version/kind 0x%02x for a %zu-byte payload", buf[3], plen);
 
     /* round trip, with the result pointing into the decoded buffer */
     char why[512];
@@ -349,7 +353,7 @@ static void test_forged(void)
     }
 
     /* version */
-    const unsigned versions[] = {0, 2, 3, 0x7f, 0x80, 0xff};
+    const unsigned versions[] = {0, 1, 3, 0x7f, 0x80, 0xff}; /* 1: before RC_KIND_PMAC */
     for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++) {
         b = dup_exact(good, n);
         b[2] = (unsigned char)versions[i];
@@ -436,6 +440,59 @@ static void test_forged(void)
     free(good);
 }
 
+/* Each payload size has one MAC kind: a forger with the key who flips the
+ * kind bit (and re-signs with the other MAC) is refused by name, and a
+ * Poly1305 envelope carries a fresh nonce each time it is made. */
+static void test_mac_kind(void)
+{
+    const size_t sizes[] = {0, 100, RC_PMAC_MIN - 1, RC_PMAC_MIN, (size_t)1 << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        unsigned char *payload = xmalloc(sizes[i]);
+        memset(payload, 0x5a, sizes[i]);
+        rc_env e = {.kind = RC_KIND_RESULT, .job = 5, .rank = 1, .ntasks = 2, .kernel = "vec", .kernel_len = 3,
+                    .payload = sizes[i] ? payload : NULL, .payload_len = sizes[i]};
+        size_t n;
+        unsigned char *good = encode(&e, &n), *again = encode(&e, &n);
+        int poly = sizes[i] >= RC_PMAC_MIN;
+        CHECK(((good[3] & RC_KIND_PMAC) != 0) == poly, "%zu-byte payload: kind byte 0x%02x", sizes[i], good[3]);
+        CHECK((memcmp(good, again, n) != 0) == poly, "%zu-byte payload: two encodings %s", sizes[i],
+              poly ? "should differ (fresh nonce)" : "should be identical (deterministic MAC)");
+        char why[512];
+        rc_env d;
+        CHECK(decode(good, n, &key_a, QUEUE, &d, why, sizeof why) == RC_OK, "%zu-byte payload decodes (%s)",
+              sizes[i], why);
+        /* the other kind's trailer length: re-lay the message out by hand */
+        size_t body = n - (poly ? RC_PMAC_BYTES : RC_MAC_BYTES);
+        size_t m = body + (poly ? RC_MAC_BYTES : RC_PMAC_BYTES);
+        unsigned char *b = xmalloc(m > n ? m : n);
+        memcpy(b, good, body);
+        b[3] ^= RC_KIND_PMAC;
+        remac(b, m, &key_a, QUEUE);
+        rc_status st = decode(b, m, &key_a, QUEUE, &d, why, sizeof why);
+        CHECK(st == RC_EPROTO && strstr(why, "MAC kind"), "%zu-byte payload with the other MAC kind: %s (%s)",
+              sizes[i], st_name(st), why);
+        /* the Poly1305 tag under another queue's name, or with the nonce altered */
+        if (poly) {
+            memcpy(b, good, n);
+            b[n - RC_PMAC_BYTES] ^= 1;
+            st = decode(b, n, &key_a, QUEUE, &d, why, sizeof why);
+            CHECK(st == RC_EAUTH, "altered nonce: %s", st_name(st));
+            memcpy(b, good, n);
+            b[n - 1] ^= 0x80;
+            st = decode(b, n, &key_a, QUEUE, &d, why, sizeof why);
+            CHECK(st == RC_EAUTH, "altered Poly1305 tag: %s", st_name(st));
+            b[n - 1] ^= 0x80;
+            b[RC_HDR_BYTES + 8 + sizes[i] / 2] ^= 4;
+            st = decode(b, n, &key_a, QUEUE, &d, why, sizeof why);
+            CHECK(st == RC_EAUTH, "altered payload byte under Poly1305: %s", st_name(st));
+        }
+        free(b);
+        free(good);
+        free(again);
+        free(payload);
+    }
+}
+
 static void test_envelopes(void)
 {
     char k64[RC_KERNEL_MAX + 1];
@@ -447,7 +504,12 @@ static void test_envelopes(void)
         for (size_t k = 0; k < 3; k++)
             for (size_t p = 0; p < 3; p++)
                 test_roundtrip_and_attacks(kind, kernels[k], plens[p]);
+    /* either side of the switch to the Poly1305 MAC */
+    test_roundtrip_and_attacks(RC_KIND_RESULT, "pi", RC_PMAC_MIN - 1);
+    test_roundtrip_and_attacks(RC_KIND_RESULT, "pi", RC_PMAC_MIN);
+    test_roundtrip_and_attacks(RC_KIND_TASK, "", RC_PMAC_MIN + 8);
     test_forged();
+    test_mac_kind();
 }
 
 /* ------------------------------------------------------------------ */

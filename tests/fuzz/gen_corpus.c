@@ -61,7 +61,7 @@ static blob env(uint8_t kind, const char *kernel, const void *payload, size_t pl
     return b;
 }
 
-static void remac(blob b) { rc_mac(&K, FUZZ_QUEUE, b.p, b.n - RC_MAC_BYTES, b.p + b.n - RC_MAC_BYTES); }
+static void remac(blob b) { rc_wire_sign(&K, FUZZ_QUEUE, b.p, b.n); }
 
 /* RESP bulk string */
 static size_t bulk(char *o, const void *p, size_t n)
@@ -91,6 +91,9 @@ static void envelopes(void)
     double xs[8] = {1, 2, 3, 4, 5, 6, 7, 8};
     const char *why = "MAC does not verify (data altered or forged)";
     const char *kerr = "kernel 'sumsq' failed: input is not a multiple of 8 bytes";
+    static unsigned char big[RC_PMAC_MIN]; /* the smallest payload MACed with Poly1305 */
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (unsigned char)(i * 13);
     struct { const char *name; blob b; } good[] = {
         {"job_pi", env(RC_KIND_JOB, "pi", &samples, 8, 0, 1, 0, &K, FUZZ_QUEUE)},
         {"job_empty", env(RC_KIND_JOB, NULL, NULL, 0, 0, 0, 0, &K, FUZZ_QUEUE)},
@@ -104,6 +107,7 @@ static void envelopes(void)
         {"result_attempt3", env(RC_KIND_RESULT, "sumsq", xs, 8, 3, RC_OK, 3, &K, FUZZ_QUEUE)},
         {"result_kernel_error", env(RC_KIND_RESULT, "sumsq", kerr, strlen(kerr), 0, RC_EKERNEL, 2, &K, FUZZ_QUEUE)},
         {"reject", env(RC_KIND_REJECT, NULL, why, strlen(why), 2, RC_EAUTH, 0, &K, FUZZ_QUEUE)},
+        {"result_poly1305", env(RC_KIND_RESULT, "vec", big, sizeof big, 4, RC_OK, 1, &K, FUZZ_QUEUE)},
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         put(T, good[i].name, good[i].b.p, good[i].b.n);
@@ -171,7 +175,7 @@ static void envelopes(void)
     remac(b);
     put(T, "bad_magic", b.p, b.n);
     b.p[0] = 'R';
-    b.p[2] = 2;
+    b.p[2] = 1; /* the version before RC_KIND_PMAC */
     remac(b);
     put(T, "bad_version", b.p, b.n);
     b.p[2] = RC_WIRE_VERSION;
@@ -198,6 +202,17 @@ static void envelopes(void)
     memset(b.p + 48, 0xff, 8); /* payload length 2^64-1 */
     remac(b);
     put(T, "bad_payload_len_huge", b.p, b.n);
+    /* a small payload re-signed with the Poly1305 trailer: one MAC kind per size */
+    blob k = {NULL, b.n - RC_MAC_BYTES + RC_PMAC_BYTES};
+    unsigned char kb[512];
+    if (k.n <= sizeof kb) {
+        b = env(RC_KIND_TASK, "sumsq", xs, 16, 0, 0, 0, &K, FUZZ_QUEUE);
+        k.p = kb;
+        memcpy(kb, b.p, b.n - RC_MAC_BYTES);
+        kb[3] |= RC_KIND_PMAC;
+        remac(k);
+        put(T, "bad_mac_kind", k.p, k.n);
+    }
 }
 
 static void replies(void)
