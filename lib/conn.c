@@ -10,10 +10,11 @@
  * callers decide how long to keep retrying.  Every command has a timeout, so
  * a dead peer never blocks a worker or master forever.
  *
- * Replies are read here, not by redisGetReply: hiredis reads 16 KiB per
- * read(2), which is 64 system calls per MiB of result; we read up to
- * RC_CONN_RBUF at a time and keep the reader's buffer between replies
- * instead of letting it be freed and faulted in again for every large one.
+ * Replies are read here, not by redisGetReply: resp.c parses them out of a
+ * 256 KiB buffer kept between replies and receives large strings straight
+ * into their final allocation (hiredis reads 16 KiB per read(2) and copies
+ * every string twice).  hiredis' own reader only sees the AUTH and SELECT
+ * replies of a fresh connection.
  * Large arguments are written with writev straight from the caller's memory
  * (rc_pipe).  Both paths write to the socket themselves, which hiredis 1.x
  * built with TLS would not allow: redcoll does not use in-process TLS. */
@@ -26,8 +27,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-/* the reader keeps up to this much buffer between replies (hiredis: 16 KiB) */
-#define READER_KEEP ((size_t)64 << 20)
 
 static int hexval(int c)
 {
@@ -205,7 +204,10 @@ void rc_conn_drop(rc_conn *c)
         redisFree(c->c);
         c->c = NULL;
     }
+    if (c->deferred)
+        c->drains++;
     c->deferred = 0; /* their replies went with the socket */
+    rc_resp_reset(c->resp); /* and so did whatever was read ahead */
 }
 
 static rc_status conn_open(rc_conn *c)
@@ -231,8 +233,6 @@ static rc_status conn_open(rc_conn *c)
         return RC_EREDIS;
     }
     c->c = rc;
-    if (rc->reader)
-        rc->reader->maxbuf = READER_KEEP;
     redisReply *r = NULL;
     if (c->url.pass[0]) {
         if (c->url.user[0])
@@ -285,7 +285,7 @@ void rc_conn_free(rc_conn *c)
     if (c->c && c->deferred)
         (void)drain_deferred(c);
     rc_conn_drop(c);
-    free(c->rbuf);
+    rc_resp_free(c->resp);
     free(c);
 }
 
@@ -359,37 +359,44 @@ static rc_status read_reply(rc_conn *c, redisReply **out)
     rc_status st = write_obuf(c);
     if (st != RC_OK)
         return st;
-    void *r = NULL;
+    if (!c->resp && !(c->resp = rc_resp_new())) {
+        snprintf(c->err, sizeof c->err, "out of memory for a reply reader");
+        rc_conn_drop(c);
+        return RC_ENOMEM;
+    }
     for (;;) {
-        if (redisReaderGetReply(c->c->reader, &r) != REDIS_OK) {
-            snprintf(c->err, sizeof c->err, "Redis protocol error: %s", c->c->reader->errstr);
-            rc_conn_drop(c);
-            return RC_EPROTO;
+        redisReply *r = NULL;
+        char why[160];
+        int got = rc_resp_parse(c->resp, &r, why, sizeof why);
+        if (got > 0) {
+            *out = r;
+            return RC_OK;
         }
-        if (r)
-            break;
-        if (!c->rbuf && !(c->rbuf = malloc(RC_CONN_RBUF))) {
-            snprintf(c->err, sizeof c->err, "out of memory for a socket buffer");
+        if (got < 0) {
+            snprintf(c->err, sizeof c->err, "%s", why);
             rc_conn_drop(c);
-            return RC_ENOMEM;
+            return strstr(why, "out of memory") ? RC_ENOMEM : RC_EPROTO;
         }
-        ssize_t n = read(c->c->fd, c->rbuf, RC_CONN_RBUF);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return io_failed_errno(c, n < 0 ? errno : 0, "reading a reply");
-        if (redisReaderFeed(c->c->reader, c->rbuf, (size_t)n) != REDIS_OK) {
+        char *dst;
+        size_t room;
+        if (rc_resp_want(c->resp, &dst, &room) != 0) {
             snprintf(c->err, sizeof c->err, "out of memory reading a Redis reply");
             rc_conn_drop(c);
             return RC_ENOMEM;
         }
+        ssize_t n = read(c->c->fd, dst, room);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return io_failed_errno(c, n < 0 ? errno : 0, "reading a reply");
+        rc_resp_got(c->resp, (size_t)n);
     }
-    *out = r;
-    return RC_OK;
 }
 
 static rc_status drain_deferred(rc_conn *c)
 {
+    if (c->deferred > 0)
+        c->drains++;
     while (c->deferred > 0) {
         redisReply *r = NULL;
         rc_status st = read_reply(c, &r);
@@ -414,6 +421,38 @@ rc_status rc_conn_get(rc_conn *c, redisReply **reply)
         return st;
     *reply = r;
     return check_reply(c, r);
+}
+
+rc_status rc_conn_prefetch(rc_conn *c, int argc, const char **argv, const size_t *lens, unsigned long *ticket)
+{
+    rc_status st = rc_conn_ensure(c); /* also reads any older deferred replies */
+    if (st != RC_OK)
+        return st;
+    if (c->deferred && (st = drain_deferred(c)) != RC_OK)
+        return st;
+    if ((st = rc_conn_append(c, argc, argv, lens)) != RC_OK || (st = rc_conn_defer(c, 1)) != RC_OK)
+        return st;
+    *ticket = c->drains;
+    return RC_OK;
+}
+
+rc_status rc_conn_take(rc_conn *c, unsigned long ticket, redisReply **reply)
+{
+    *reply = NULL;
+    if (!c->c || c->deferred != 1 || c->drains != ticket)
+        return RC_EAGAIN;
+    c->deferred = 0;
+    redisReply *r = NULL;
+    rc_status st = read_reply(c, &r);
+    if (st != RC_OK)
+        return st;
+    *reply = r;
+    return check_reply(c, r);
+}
+
+void rc_conn_recycle(rc_conn *c, redisReply *r)
+{
+    rc_resp_recycle(c->resp, r);
 }
 
 rc_status rc_conn_discard(rc_conn *c, int n)

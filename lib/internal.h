@@ -152,6 +152,31 @@ void rc_wire_sign(const rc_keys *k, const char *queue, unsigned char *buf, size_
 rc_status rc_random_u64(uint64_t *out);
 
 /* ------------------------------------------------------------------ */
+/* Reply reader (resp.c) */
+
+/* Bulk strings of this many bytes or more are received in place. */
+#define RC_RESP_DIRECT ((size_t)32 << 10)
+typedef struct rc_resp rc_resp;
+rc_resp *rc_resp_new(void); /* NULL: out of memory; free with rc_resp_free */
+void rc_resp_free(rc_resp *p);
+/* Forget everything buffered and half-parsed (the connection was dropped). */
+void rc_resp_reset(rc_resp *p);
+/* Where the next bytes from the socket go: *room > 0 bytes at *dst.
+   -1: out of memory. */
+int rc_resp_want(rc_resp *p, char **dst, size_t *room);
+/* n bytes (<= room) were written at the last rc_resp_want's dst. */
+void rc_resp_got(rc_resp *p, size_t n);
+/* 1: *out is a whole reply (the caller frees it with freeReplyObject);
+   0: more bytes are needed; -1: protocol error or out of memory, said in
+   why (the stream is then unusable: reset). */
+int rc_resp_parse(rc_resp *p, redisReply **out, char *why, size_t whylen);
+/* Bytes read ahead of the replies parsed so far. */
+size_t rc_resp_buffered(const rc_resp *p);
+/* Take the large strings of r back for later replies (r's nodes are left
+   with str NULL, len 0); call just before freeReplyObject(r). */
+void rc_resp_recycle(rc_resp *p, redisReply *r);
+
+/* ------------------------------------------------------------------ */
 /* Connection (conn.c) */
 
 typedef struct rc_url {
@@ -167,7 +192,6 @@ typedef struct rc_url {
 rc_status rc_url_parse(const char *s, rc_url *u, char *why, size_t whylen);
 
 #define RC_SCRIPT_SLOTS 5
-#define RC_CONN_RBUF ((size_t)256 * 1024)
 
 typedef struct rc_conn {
     redisContext *c;
@@ -175,7 +199,8 @@ typedef struct rc_conn {
     long long connect_ms, command_ms;
     int down_logged;          /* "lost connection" said once per outage */
     int deferred;             /* replies of sent fire-and-forget commands, read and dropped first */
-    char *rbuf;               /* socket read buffer (RC_CONN_RBUF bytes, allocated on first use) */
+    unsigned long drains;     /* times deferred replies were dropped unread (prefetch tickets) */
+    rc_resp *resp;            /* reply reader (allocated on first use) */
     char sha[RC_SCRIPT_SLOTS][41]; /* SHA1 of the loaded queue scripts ("" unknown) */
     char err[256];
 } rc_conn;
@@ -225,6 +250,17 @@ typedef struct rc_pipe {
 void rc_pipe_reset(rc_pipe *p);
 void rc_pipe_free(rc_pipe *p);
 rc_status rc_pipe_cmd(rc_pipe *p, int argc, const char *const *argv, const size_t *lens);
+/* Prefetch: send one command whose reply the caller may want later, or not.
+ * Until it is taken, it counts as a deferred reply, so any other command on
+ * the connection drops it first (and a lost connection with it); the
+ * ticket then no longer matches and rc_conn_take returns RC_EAGAIN.  The
+ * caller must be able to issue the command again. */
+rc_status rc_conn_prefetch(rc_conn *c, int argc, const char **argv, const size_t *lens, unsigned long *ticket);
+/* Before freeReplyObject: lend r's large strings to the next replies. */
+void rc_conn_recycle(rc_conn *c, redisReply *r);
+/* The prefetched reply of `ticket`: RC_OK (in *reply, caller frees),
+ * RC_EAGAIN if it was dropped, or the command's error. */
+rc_status rc_conn_take(rc_conn *c, unsigned long ticket, redisReply **reply);
 /* Write p (after anything appended with rc_conn_append) and reset it. */
 rc_status rc_conn_send(rc_conn *c, rc_pipe *p);
 

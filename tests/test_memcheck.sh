@@ -16,6 +16,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 export TMPDIR=$tmp
 case "$case_" in
 wire) "${vg[@]}" "$build/tests/test_wire" ;;
+resp) "${vg[@]}" "$build/tests/test_resp" ;;
 ops) "${vg[@]}" "$build/tests/test_ops" ;;
 pi) "${vg[@]}" "$build/bench/pi" --samples 2e6 --tasks 8 --workers 2 -q ;;
 example) "${vg[@]}" "$build/apps/example_sumsq" ;;

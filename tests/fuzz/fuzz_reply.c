@@ -1,26 +1,26 @@
 /* fuzz_reply.c - libFuzzer target for Redis replies as a hostile server could send them.
  *
  * Why: workers and masters never see raw bytes from Redis; they see the
- * reply trees hiredis builds from them (XREADGROUP, XAUTOCLAIM-script and
+ * reply trees lib/resp.c builds from them (XREADGROUP, XAUTOCLAIM-script and
  * XREAD replies whose leaves are envelopes).  This target feeds the input to
- * a hiredis redisReader, exactly as a connection would, and for every reply
- * it yields walks the whole tree: it checks the properties the library's
- * reply consumers rely on without re-checking them (array elements are never
- * NULL, strings are NUL-terminated at `len`, the nesting is bounded) and runs
- * rc_wire_peek, rc_wire_decode and rc_wire_decode_max (fixed key ring and
- * queue of fuzz_common.h) on every string, each from a fresh exact-size heap
- * copy (sealed payloads are decrypted in place) so AddressSanitizer sees any
+ * an rc_resp reader in pieces, exactly as a connection does (the first byte
+ * picks the piece size, so splits inside headers, CRLFs and large strings
+ * received in place are all reached), and for every reply it yields walks
+ * the whole tree: it checks the properties the library's reply consumers
+ * rely on without re-checking them (array elements are never NULL, strings
+ * are NUL-terminated at `len`, the nesting is bounded), hands large strings
+ * back with rc_resp_recycle as the master does, and runs rc_wire_peek,
+ * rc_wire_decode and rc_wire_decode_max (fixed key ring and queue of
+ * fuzz_common.h) on every string, each from a fresh exact-size heap copy
+ * (sealed payloads are decrypted in place) so AddressSanitizer sees any
  * overread.  The seeds are replies shaped like the real ones carrying real
  * envelopes, so mutations keep the tree shapes the worker and master parse.
  * The shape checks themselves (entry_parts, take_over, read_new in worker.c;
- * collect and handle in job.c) are static and not reachable from here; see
- * the fuzzing notes in the lead's report for which ones to expose.
+ * collect and handle in job.c) are static and not reachable from here.
  *
- * hiredis 0.14 allocates an array's element table as soon as it reads the
- * `*<count>` header (up to INT_MAX entries, 16 GiB) before any element
- * arrives; that is a property of hiredis, not of redcoll, so arrays are capped
- * at FUZZ_MAX_ELEMENTS here (the reader then reports out-of-memory, as it
- * would for a failed allocation) to keep the fuzzer looking at redcoll.
+ * Unlike hiredis' reader, resp.c grows an array's element table as the
+ * elements arrive, so an announced count of 2^28 costs nothing here and
+ * needs no cap in the fuzzer.
  */
 #include "fuzz_common.h"
 
@@ -30,11 +30,9 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_MAX_ELEMENTS 4096
-#define FUZZ_MAX_DEPTH 16 /* hiredis 0.14 nests at most 9 levels; anything deeper is a reader bug */
+#define FUZZ_MAX_DEPTH 16 /* resp.c nests at most 16 levels; anything deeper is a reader bug */
 
 static rc_keys K;
-static redisReplyObjectFunctions base_fn, capped_fn;
 static size_t n_strings, n_decoded;
 
 /* FUZZ_REPLY_STATS=1: say at exit how many strings were seen and how many
@@ -44,25 +42,11 @@ static void print_stats(void)
     fprintf(stderr, "fuzz_reply: %zu strings, %zu authentic envelopes\n", n_strings, n_decoded);
 }
 
-static void *capped_array(const redisReadTask *task, int elements)
-{
-    if (elements > FUZZ_MAX_ELEMENTS)
-        return NULL;
-    return base_fn.createArray(task, elements);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
     fuzz_keys(&K);
-    redisReader *r = redisReaderCreate();
-    if (!r || !r->fn)
-        abort();
-    base_fn = *r->fn; /* hiredis' own reply constructors */
-    redisReaderFree(r);
-    capped_fn = base_fn;
-    capped_fn.createArray = capped_array;
     if (getenv("FUZZ_REPLY_STATS"))
         atexit(print_stats);
     return 0;
@@ -88,7 +72,8 @@ static void check_string(const redisReply *r)
         n_decoded++;
         /* plaintext ends where the string does, or before the 16-byte tag if sealed */
         const unsigned char *end = (const unsigned char *)e.payload + e.payload_len + (e.sealed ? 16 : 0);
-        FUZZ_CHECK(e.kernel_len <= RC_KERNEL_MAX && end + RC_MAC_BYTES == buf + len,
+        FUZZ_CHECK(e.kernel_len <= RC_KERNEL_MAX &&
+                       end + rc_wire_trailer(e.payload_len + (e.sealed ? RC_SEAL_BYTES : 0)) == buf + len,
                    "decoded envelope does not end where the string does");
         volatile unsigned char sink = 0;
         for (uint64_t i = 0; i < e.payload_len; i++) sink ^= ((const unsigned char *)e.payload)[i];
@@ -120,7 +105,6 @@ static void walk(const redisReply *r, int depth)
         check_string(r);
         break;
     case REDIS_REPLY_ARRAY:
-        FUZZ_CHECK(r->elements <= FUZZ_MAX_ELEMENTS, "array of %zu elements", (size_t)r->elements);
         FUZZ_CHECK(r->elements == 0 || r->element != NULL, "array without an element table");
         for (size_t i = 0; i < r->elements; i++) {
             FUZZ_CHECK(r->element[i] != NULL, "element %zu of %zu is NULL", i, (size_t)r->elements);
@@ -137,21 +121,38 @@ static void walk(const redisReply *r, int depth)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    redisReader *rd = redisReaderCreateWithFunctions(&capped_fn);
-    FUZZ_CHECK(rd != NULL, "redisReaderCreate");
-    if (redisReaderFeed(rd, (const char *)data, size) == REDIS_OK) {
-        for (;;) {
-            void *reply = NULL;
-            if (redisReaderGetReply(rd, &reply) != REDIS_OK) {
-                FUZZ_CHECK(reply == NULL, "reply handed out with an error");
-                break;
-            }
-            if (!reply)
-                break; /* incomplete: a connection would wait for more bytes */
-            walk(reply, 0);
-            freeReplyObject(reply);
+    /* the bytes arrive as a socket would deliver them: in pieces, here of a
+       size the first byte picks (1..256 bytes, or all at once) */
+    size_t piece = size ? (data[0] ? data[0] : size) : 1;
+    rc_resp *rp = rc_resp_new();
+    FUZZ_CHECK(rp != NULL, "rc_resp_new");
+    size_t off = 0;
+    for (;;) {
+        redisReply *reply = NULL;
+        char why[200];
+        int st = rc_resp_parse(rp, &reply, why, sizeof why);
+        if (st < 0) {
+            FUZZ_CHECK(reply == NULL && why[0], "an error without a reason, or with a reply");
+            break;
         }
+        if (st > 0) {
+            walk(reply, 0);
+            rc_resp_recycle(rp, reply); /* the large strings go back for the next replies */
+            freeReplyObject(reply);
+            continue;
+        }
+        if (off == size)
+            break; /* incomplete: a connection would wait for more bytes */
+        char *dst;
+        size_t room;
+        FUZZ_CHECK(rc_resp_want(rp, &dst, &room) == 0 && room > 0, "no room for more bytes");
+        size_t m = size - off < room ? size - off : room;
+        if (m > piece)
+            m = piece;
+        memcpy(dst, data + off, m);
+        rc_resp_got(rp, m);
+        off += m;
     }
-    redisReaderFree(rd);
+    rc_resp_free(rp);
     return 0;
 }

@@ -1,0 +1,316 @@
+/* test_resp.c - the reply reader (lib/resp.c), fed by hand in every split.
+ *
+ * Every byte a worker or master reads from Redis goes through this parser
+ * before anything else sees it, so it must build the same trees whatever
+ * pieces the socket delivers them in, receive large strings in place (the
+ * point of it), and refuse malformed input by name without reading outside
+ * what it was given or allocating what a header merely announces.  Pieces are
+ * copied into the space rc_resp_want hands out, exactly as conn.c's read(2)
+ * does; the suite runs under ASan and valgrind (memcheck.resp), which catch
+ * leaks of half-built trees and any overread.
+ */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static unsigned long n_checks, n_failures;
+
+static void check_(int ok, int line, const char *fmt, ...) RC_PRINTF(3, 4);
+static void check_(int ok, int line, const char *fmt, ...)
+{
+    n_checks++;
+    if (ok)
+        return;
+    if (++n_failures <= 40) {
+        va_list ap;
+        va_start(ap, fmt);
+        fprintf(stderr, "test_resp.c:%d: FAIL: ", line);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        va_end(ap);
+    }
+}
+#define CHECK(ok, ...) check_((ok) != 0, __LINE__, __VA_ARGS__)
+
+#define MAXR 64
+
+/* Feed n bytes in pieces of at most `piece`, parsing after each; the replies
+   in out[], their count returned; -1 on a parse error (why set). */
+static int feed(rc_resp *p, const char *bytes, size_t n, size_t piece, redisReply **out, char *why, size_t wl)
+{
+    int k = 0;
+    size_t off = 0;
+    for (;;) {
+        redisReply *r = NULL;
+        int st = rc_resp_parse(p, &r, why, wl);
+        if (st < 0)
+            return -1;
+        if (st > 0) {
+            if (k < MAXR)
+                out[k++] = r;
+            else
+                freeReplyObject(r);
+            continue;
+        }
+        if (off == n)
+            return k;
+        char *dst;
+        size_t room;
+        if (rc_resp_want(p, &dst, &room) != 0 || room == 0)
+            return -1;
+        size_t m = n - off < room ? n - off : room;
+        if (m > piece)
+            m = piece;
+        memcpy(dst, bytes + off, m);
+        rc_resp_got(p, m);
+        off += m;
+    }
+}
+
+static void free_all(redisReply **r, int n)
+{
+    for (int i = 0; i < n; i++)
+        freeReplyObject(r[i]);
+}
+
+static int is_str(const redisReply *r, int type, const char *s)
+{
+    return r && r->type == type && r->len == strlen(s) && memcmp(r->str, s, r->len) == 0 && r->str[r->len] == '\0';
+}
+
+/* The XREADGROUP-shaped reply and the scalar types, in every piece size. */
+static void test_shapes(void)
+{
+    static const char in[] = "+OK\r\n"
+                             "-ERR unknown command\r\n"
+                             ":0\r\n"
+                             ":-9223372036854775808\r\n"
+                             ":9223372036854775807\r\n"
+                             "$-1\r\n"
+                             "*-1\r\n"
+                             "*0\r\n"
+                             "$0\r\n\r\n"
+                             "$5\r\nhe\r\no\r\n" /* CRLF inside a bulk string is data */
+                             "*1\r\n*2\r\n$3\r\nkey\r\n*2\r\n*2\r\n$3\r\n1-1\r\n*2\r\n$1\r\nt\r\n$4\r\nabcd\r\n"
+                             "*2\r\n$3\r\n1-2\r\n*-1\r\n";
+    for (size_t piece = 1; piece <= sizeof in; piece++) {
+        rc_resp *p = rc_resp_new();
+        redisReply *r[MAXR];
+        char why[200] = "";
+        int n = feed(p, in, sizeof in - 1, piece, r, why, sizeof why);
+        CHECK(n == 11, "pieces of %zu: %d replies (%s)", piece, n, why);
+        if (n == 11) {
+            CHECK(is_str(r[0], REDIS_REPLY_STATUS, "OK"), "status");
+            CHECK(is_str(r[1], REDIS_REPLY_ERROR, "ERR unknown command"), "error");
+            CHECK(r[2]->type == REDIS_REPLY_INTEGER && r[2]->integer == 0, "integer 0");
+            CHECK(r[3]->type == REDIS_REPLY_INTEGER && r[3]->integer == INT64_MIN, "integer min");
+            CHECK(r[4]->type == REDIS_REPLY_INTEGER && r[4]->integer == INT64_MAX, "integer max");
+            CHECK(r[5]->type == REDIS_REPLY_NIL && r[6]->type == REDIS_REPLY_NIL, "nil string and nil array");
+            CHECK(r[7]->type == REDIS_REPLY_ARRAY && r[7]->elements == 0, "empty array");
+            CHECK(is_str(r[8], REDIS_REPLY_STRING, ""), "empty string");
+            CHECK(is_str(r[9], REDIS_REPLY_STRING, "he\r\no"), "string with CRLF inside");
+            const redisReply *t = r[10];
+            int ok = t->type == REDIS_REPLY_ARRAY && t->elements == 1 && t->element[0]->type == REDIS_REPLY_ARRAY &&
+                     t->element[0]->elements == 2 && is_str(t->element[0]->element[0], REDIS_REPLY_STRING, "key");
+            const redisReply *list = ok ? t->element[0]->element[1] : NULL;
+            ok = ok && list->type == REDIS_REPLY_ARRAY && list->elements == 2;
+            ok = ok && is_str(list->element[0]->element[0], REDIS_REPLY_STRING, "1-1") &&
+                 is_str(list->element[0]->element[1]->element[1], REDIS_REPLY_STRING, "abcd") &&
+                 is_str(list->element[1]->element[0], REDIS_REPLY_STRING, "1-2") &&
+                 list->element[1]->element[1]->type == REDIS_REPLY_NIL;
+            CHECK(ok, "pieces of %zu: the stream reply's tree", piece);
+            CHECK(rc_resp_buffered(p) == 0, "nothing left over");
+        }
+        free_all(r, n > 0 ? n : 0);
+        rc_resp_free(p);
+    }
+}
+
+/* A string of RC_RESP_DIRECT bytes or more is received into its own memory. */
+static void test_direct(void)
+{
+    const size_t sizes[] = {RC_RESP_DIRECT - 1, RC_RESP_DIRECT, (size_t)1 << 20, ((size_t)3 << 20) + 5};
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        size_t n = sizes[si];
+        char hdr[32];
+        int hl = snprintf(hdr, sizeof hdr, "*2\r\n$%zu\r\n", n);
+        size_t total = (size_t)hl + n + 2 + 4;
+        char *in = malloc(total);
+        memcpy(in, hdr, (size_t)hl);
+        for (size_t i = 0; i < n; i++)
+            in[hl + (int)i] = (char)('a' + i % 23);
+        memcpy(in + hl + n, "\r\n:7\r\n", 6);
+        const size_t pieces[] = {1000, 65536, total};
+        for (size_t pi = 0; pi < 3; pi++) {
+            rc_resp *p = rc_resp_new();
+            char why[200] = "";
+            size_t off = 0;
+            int got = 0;
+            redisReply *one = NULL;
+            while (!got) {
+                int st = rc_resp_parse(p, &one, why, sizeof why);
+                if (st != 0) {
+                    got = st;
+                    break;
+                }
+                char *dst;
+                size_t room;
+                if (off == total || rc_resp_want(p, &dst, &room) != 0)
+                    break;
+                size_t m = total - off < room ? total - off : room;
+                if (m > pieces[pi])
+                    m = pieces[pi];
+                memcpy(dst, in + off, m);
+                rc_resp_got(p, m);
+                off += m;
+            }
+            CHECK(got == 1 && one && one->type == REDIS_REPLY_ARRAY && one->elements == 2, "%zu-byte string (%s)", n,
+                  why);
+            if (got == 1 && one->elements == 2) {
+                const redisReply *s = one->element[0];
+                CHECK(s->type == REDIS_REPLY_STRING && s->len == n && memcmp(s->str, in + hl, n) == 0 &&
+                          s->str[n] == '\0',
+                      "%zu-byte string content, pieces of %zu", n, pieces[pi]);
+                CHECK(one->element[1]->type == REDIS_REPLY_INTEGER && one->element[1]->integer == 7,
+                      "the element after a large string");
+            }
+            if (one)
+                freeReplyObject(one);
+            rc_resp_free(p);
+        }
+        /* the space handed out is inside the string once its header is in */
+        if (n >= RC_RESP_DIRECT) {
+            rc_resp *p = rc_resp_new();
+            char *dst;
+            size_t room;
+            redisReply *one = NULL;
+            char why[200] = "";
+            size_t first = (size_t)hl + 100;
+            CHECK(rc_resp_want(p, &dst, &room) == 0 && room >= first, "room for the header");
+            memcpy(dst, in, first);
+            rc_resp_got(p, first);
+            CHECK(rc_resp_parse(p, &one, why, sizeof why) == 0, "incomplete: no reply yet");
+            CHECK(rc_resp_want(p, &dst, &room) == 0 && room == n - 100, "room is exactly the rest of the string "
+                  "(%zu, want %zu)", room, n - 100);
+            memcpy(dst, in + first, room);
+            rc_resp_got(p, room);
+            CHECK(rc_resp_want(p, &dst, &room) == 0, "room after the string");
+            memcpy(dst, in + hl + n, 6);
+            rc_resp_got(p, 6);
+            CHECK(rc_resp_parse(p, &one, why, sizeof why) == 1 && one && one->elements == 2, "whole (%s)", why);
+            if (one && one->elements == 2) {
+                const char *str = one->element[0]->str;
+                CHECK(memcmp(str, in + hl, n) == 0, "in-place string content");
+                /* handed back, the same memory takes the next string of that size */
+                rc_resp_recycle(p, one);
+                CHECK(one->element[0]->str == NULL && one->element[0]->len == 0, "recycled string detached");
+                freeReplyObject(one);
+                one = NULL;
+                CHECK(rc_resp_want(p, &dst, &room) == 0, "room");
+                memcpy(dst, in, first);
+                rc_resp_got(p, first);
+                CHECK(rc_resp_parse(p, &one, why, sizeof why) == 0, "second: incomplete");
+                CHECK(rc_resp_want(p, &dst, &room) == 0 && dst == str + 100, "the recycled buffer is reused");
+            }
+            if (one)
+                freeReplyObject(one);
+            rc_resp_free(p); /* with a half-received string: nothing leaks */
+        }
+        free(in);
+    }
+}
+
+/* Malformed input: refused by name, half-built trees freed on reset. */
+static void test_bad(void)
+{
+    struct { const char *in; const char *why; } bad[] = {
+        {"?x\r\n", "unknown reply type"},
+        {"+OK\rX", "CR without LF"},
+        {":12a\r\n", "bad integer"},
+        {":\r\n", "bad integer"},
+        {":99999999999999999999\r\n", "bad integer"},
+        {":9223372036854775808\r\n", "bad integer"},
+        {"$-2\r\n", "bad string length"},
+        {"$abc\r\n", "bad string length"},
+        {"$536870913\r\n", "bad string length"},
+        {"$3\r\nabcXY", "does not end in CRLF"},
+        {"*-2\r\n", "bad array length"},
+        {"*268435457\r\n", "bad array length"},
+        {"*2\r\n:1\r\n*1\r\n$x\r\n", "bad string length"},
+        {"*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n",
+         "nested deeper"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        for (size_t piece = 1; piece <= 7; piece += 6) {
+            rc_resp *p = rc_resp_new();
+            redisReply *r[MAXR];
+            char why[200] = "";
+            int n = feed(p, bad[i].in, strlen(bad[i].in), piece, r, why, sizeof why);
+            CHECK(n == -1 && strstr(why, bad[i].why), "'%s' in pieces of %zu: %d, why '%s' (want '%s')", bad[i].in,
+                  piece, n, why, bad[i].why);
+            rc_resp_reset(p);
+            /* usable again after a reset */
+            n = feed(p, ":5\r\n", 4, 4, r, why, sizeof why);
+            CHECK(n == 1 && r[0]->integer == 5, "after a reset");
+            if (n == 1)
+                freeReplyObject(r[0]);
+            rc_resp_free(p);
+        }
+    /* a large string whose end is wrong, received in place */
+    {
+        size_t n = RC_RESP_DIRECT + 10;
+        char *in = malloc(n + 32);
+        int hl = snprintf(in, 32, "$%zu\r\n", n);
+        memset(in + hl, 'z', n);
+        memcpy(in + hl + n, "XY", 2);
+        rc_resp *p = rc_resp_new();
+        redisReply *r[MAXR];
+        char why[200] = "";
+        int k = feed(p, in, (size_t)hl + n + 2, 4096, r, why, sizeof why);
+        CHECK(k == -1 && strstr(why, "does not end in CRLF"), "large string without CRLF: %d '%s'", k, why);
+        rc_resp_free(p);
+        free(in);
+    }
+    /* announced, never sent: a 2^28-element array header allocates nothing
+       big, and a half-built tree is freed by the reset */
+    {
+        rc_resp *p = rc_resp_new();
+        redisReply *r[MAXR];
+        char why[200] = "";
+        static const char in[] = "*268435456\r\n*3\r\n$2\r\nab\r\n:1\r\n";
+        int n = feed(p, in, sizeof in - 1, 5, r, why, sizeof why);
+        CHECK(n == 0, "incomplete huge array: %d (%s)", n, why);
+        rc_resp_reset(p);
+        rc_resp_free(p);
+    }
+    /* a line with no end, longer than any Redis sends */
+    {
+        size_t n = ((size_t)1 << 20) + 10;
+        char *in = malloc(n);
+        in[0] = '+';
+        memset(in + 1, 'x', n - 1);
+        rc_resp *p = rc_resp_new();
+        redisReply *r[MAXR];
+        char why[200] = "";
+        int k = feed(p, in, n, 65536, r, why, sizeof why);
+        CHECK(k == -1 && strstr(why, "longer than"), "endless line: %d '%s'", k, why);
+        rc_resp_free(p);
+        free(in);
+    }
+}
+
+int main(void)
+{
+    test_shapes();
+    test_direct();
+    test_bad();
+    if (n_failures) {
+        fprintf(stderr, "test_resp: %lu of %lu checks FAILED\n", n_failures, n_checks);
+        return 1;
+    }
+    printf("test_resp: %lu checks passed\n", n_checks);
+    return 0;
+}
