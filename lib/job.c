@@ -79,6 +79,7 @@ struct rc_job {
     int out_mode;
     unsigned char *recvbuf;           /* caller's */
     size_t out_esize, recvcount;
+    uint64_t res_seen, res_bytes;     /* results read, and their bytes (collect_count) */
     size_t *recvcounts, *rdispls;     /* copies */
     rc_datatype out_dt;
     rc_op op;
@@ -92,7 +93,6 @@ struct rc_job {
     uint64_t ndone, next_merge;
     unsigned char **held;             /* per task: output waiting (reduce) or kept (keep) */
     size_t *held_len;
-    unsigned char *tmp;               /* user-op scratch, count elements */
 
     stream_id *ids;                   /* first copy of each task */
     stream_id *extra;                 /* republished copies */
@@ -198,7 +198,6 @@ void rc_job_destroy(rc_job *j)
     free(j->recvcounts);
     free(j->rdispls);
     free_held(j);
-    free(j->tmp);
     free(j->workers);
     free(j->enc);
     free(j->blk);
@@ -389,9 +388,6 @@ rc_status rc_job_reduce(rc_job *j, void *recvbuf, size_t count, rc_datatype dt, 
                                          "logical ops take integers, MINLOC/MAXLOC take *_LOC pairs)",
                              (int)op.kind, (int)dt);
     }
-    j->tmp = malloc(n ? n : 1); /* scratch for combining in rank order */
-    if (!j->tmp)
-        return rc_seterr(j->ctx, RC_ENOMEM, "out of memory");
     j->out_mode = OUT_REDUCE;
     j->recvbuf = recvbuf;
     j->out_esize = es;
@@ -911,30 +907,29 @@ static rc_status republish(rc_job *j, uint64_t r, const char *why)
     return RC_OK;
 }
 
-static rc_status merge(rc_job *j, uint64_t r, const unsigned char *data)
+/* Fold task r's output into recvbuf.  data is the result's own memory (the
+ * reply string or a held copy) and is used as the scratch operand, so a
+ * result crosses memory twice (reduce into data, copy to recvbuf), not
+ * three times through a scratch buffer. */
+static rc_status merge(rc_job *j, uint64_t r, unsigned char *data)
 {
     size_t n = j->recvcount * j->out_esize;
     if (r == 0) {
         if (n) memcpy(j->recvbuf, data, n);
         return RC_OK;
     }
-    if (j->op.fn) {
-        /* MPI order: inout = in (lower ranks) op inout (this rank) */
-        if (n) memcpy(j->tmp, data, n);
-        j->op.fn(j->recvbuf, j->tmp, j->recvcount, j->out_dt, j->op.user);
-        if (n) memcpy(j->recvbuf, j->tmp, n);
-        return RC_OK;
-    }
-    /* in = the lower ranks (recvbuf), inout = this rank, as for user ops:
-       float MIN/MAX ties (+0/-0, NaN payloads) depend on the order */
-    if (n) memcpy(j->tmp, data, n);
-    rc_status st = rc_reduce_local(j->recvbuf, j->tmp, j->recvcount, j->out_dt, j->op);
+    rc_status st = RC_OK;
+    if (j->op.fn) /* MPI order: inout = in (lower ranks) op inout (this rank) */
+        j->op.fn(j->recvbuf, data, j->recvcount, j->out_dt, j->op.user);
+    else /* in = the lower ranks, inout = this rank, as for user ops: float
+            MIN/MAX ties (+0/-0, NaN payloads) depend on the order */
+        st = rc_reduce_local(j->recvbuf, data, j->recvcount, j->out_dt, j->op);
     if (st == RC_OK && n)
-        memcpy(j->recvbuf, j->tmp, n);
+        memcpy(j->recvbuf, data, n);
     return st;
 }
 
-static rc_status accept_output(rc_job *j, uint64_t r, const unsigned char *data, size_t len)
+static rc_status accept_output(rc_job *j, uint64_t r, unsigned char *data, size_t len)
 {
     size_t want = 0;
     switch (j->out_mode) {
@@ -1011,7 +1006,9 @@ static rc_status handle(rc_job *j, unsigned char *buf, size_t len)
             return job_err(j, code, "job %s task %llu: %.*s", j->idhex, (unsigned long long)r, n,
                            (const char *)e.payload);
         }
-        if ((st = accept_output(j, r, e.payload, (size_t)e.payload_len)) != RC_OK)
+        /* e.payload points into buf, which is ours to write */
+        unsigned char *out = buf + ((const unsigned char *)e.payload - buf);
+        if ((st = accept_output(j, r, out, (size_t)e.payload_len)) != RC_OK)
             return st;
         j->done[r] = 1;
         j->ndone++;
@@ -1052,19 +1049,47 @@ static int finished_ok(rc_job *j)
     return j->ndone == j->ntasks;
 }
 
+/* Results per XREAD: about COLLECT_BYTES of them, from the size of those
+ * seen so far (or the size a reduce or gather expects).  Redis builds a whole
+ * reply before it writes any of it, so 256 results of 1 MiB would keep the
+ * master idle while Redis copies 256 MiB, then Redis idle while the master
+ * checks them; a few MiB per reply, with the next one asked for before this
+ * one is checked (collect), keeps both busy at once. */
+#define COLLECT_BYTES ((size_t)4 << 20)
+
+static int collect_count(const rc_job *j)
+{
+    size_t per = 0;
+    if (j->res_seen)
+        per = (size_t)(j->res_bytes / j->res_seen);
+    else if (j->out_mode == OUT_REDUCE || j->out_mode == OUT_GATHER)
+        per = j->recvcount * j->out_esize;
+    size_t n = COLLECT_BYTES / (per + 128);
+    return n < 1 ? 1 : n > POP_BATCH ? POP_BATCH : (int)n;
+}
+
 /* Read and handle the results past our position in the result stream;
  * with block_ms > 0, wait that long for the first one. */
 static rc_status collect(rc_job *j, long long block_ms)
 {
     rc_conn *c = j->ctx->conn;
+    unsigned long ticket = 0;
+    int prefetched = 0; /* count of the XREAD sent ahead, 0: none */
     for (;;) {
         char cnt[16], blk[32];
-        snprintf(cnt, sizeof cnt, "%d", POP_BATCH);
-        snprintf(blk, sizeof blk, "%lld", block_ms);
-        const char *av[] = {"XREAD", "COUNT", cnt, "BLOCK", blk, "STREAMS", j->res_key, j->last_id};
-        const char *avn[] = {"XREAD", "COUNT", cnt, "STREAMS", j->res_key, j->last_id};
+        int count = prefetched ? prefetched : collect_count(j);
         redisReply *r = NULL;
-        rc_status st = block_ms > 0 ? rc_conn_cmd(c, &r, 8, av, NULL) : rc_conn_cmd(c, &r, 6, avn, NULL);
+        rc_status st = RC_EAGAIN;
+        if (prefetched)
+            st = rc_conn_take(c, ticket, &r); /* RC_EAGAIN: another command dropped it */
+        prefetched = 0;
+        if (st == RC_EAGAIN) {
+            snprintf(cnt, sizeof cnt, "%d", count);
+            snprintf(blk, sizeof blk, "%lld", block_ms);
+            const char *av[] = {"XREAD", "COUNT", cnt, "BLOCK", blk, "STREAMS", j->res_key, j->last_id};
+            const char *avn[] = {"XREAD", "COUNT", cnt, "STREAMS", j->res_key, j->last_id};
+            st = block_ms > 0 ? rc_conn_cmd(c, &r, 8, av, NULL) : rc_conn_cmd(c, &r, 6, avn, NULL);
+        }
         if (st == RC_EREDIS && r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "WRONGTYPE", 9) == 0) {
             /* someone replaced the result stream: check_meta puts it back */
             freeReplyObject(r);
@@ -1081,6 +1106,16 @@ static rc_status collect(rc_job *j, long long block_ms)
             r->element[0]->elements == 2 && r->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
             const redisReply *list = r->element[0]->element[1];
             got = list->elements;
+            const redisReply *last = got ? list->element[got - 1] : NULL;
+            if (got == (size_t)count && j->state == ST_RUNNING && last->type == REDIS_REPLY_ARRAY &&
+                last->elements == 2 && last->element[0]->type == REDIS_REPLY_STRING &&
+                last->element[0]->len < sizeof j->last_id) {
+                /* a full batch: ask for the next while this one is checked */
+                snprintf(cnt, sizeof cnt, "%d", collect_count(j));
+                const char *avn[] = {"XREAD", "COUNT", cnt, "STREAMS", j->res_key, last->element[0]->str};
+                if (rc_conn_prefetch(c, 6, avn, NULL, &ticket) == RC_OK)
+                    prefetched = atoi(cnt);
+            }
             for (size_t i = 0; i < list->elements && j->state == ST_RUNNING; i++) {
                 const redisReply *e = list->element[i];
                 if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING ||
@@ -1094,6 +1129,8 @@ static rc_status collect(rc_job *j, long long block_ms)
                     rc_log(j->ctx, RC_LOG_WARN, "job %s: malformed result stream entry skipped", j->idhex);
                     continue;
                 }
+                j->res_seen++;
+                j->res_bytes += f->element[1]->len;
                 rc_status hs = handle(j, (unsigned char *)f->element[1]->str, f->element[1]->len);
                 if (hs != RC_OK)
                     finish(j, hs);
@@ -1101,8 +1138,10 @@ static rc_status collect(rc_job *j, long long block_ms)
                     finish(j, RC_OK);
             }
         }
+        rc_conn_recycle(c, r);
         freeReplyObject(r);
-        if (j->state != ST_RUNNING || got < POP_BATCH)
+        /* a prefetch not taken stays deferred: the next command drops it */
+        if (j->state != ST_RUNNING || got < (size_t)count)
             return RC_OK;
         block_ms = 0; /* a full batch: more may be waiting */
     }
