@@ -238,6 +238,10 @@ typedef struct size_result {
     double seconds, mbs, tasks_per_s, best_job_mbs;
     int ok;
     bc_phase ph;                     /* summed over the jobs */
+    /* drain jobs: every result already in Redis when rc_job_wait starts */
+    uint64_t dtasks, djobs;
+    double dmbs, best_drain_mbs;
+    bc_phase dph;
     yard y;
     ceiling ceil;
 } size_result;
@@ -280,8 +284,30 @@ static int cmp_cmd_calls(const void *a, const void *b)
     return x->calls < y->calls ? 1 : x->calls > y->calls ? -1 : 0;
 }
 
-/* One reduce job of ntasks vectors of `size` bytes; its phase in *ph. */
-static int reduce_job(rc_ctx *ctx, redisContext *mc, size_t size, uint64_t ntasks, bc_phase *ph)
+/* Until the job's result stream holds `n` entries (every task delivered),
+   or 120 s: the drain jobs time the master alone. */
+static int wait_delivered(redisContext *mc, const char *jobid, uint64_t n)
+{
+    double t0 = bc_now();
+    while (bc_now() - t0 < 120 && !bc_stop) {
+        redisReply *r = redisCommand(mc, "XLEN rc:{%s}:job:%s:res", QUEUE, jobid);
+        long long len = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+        if (r)
+            freeReplyObject(r);
+        if (len < 0)
+            return -1;
+        if ((uint64_t)len >= n)
+            return 0;
+        usleep(2000);
+    }
+    fprintf(stderr, "reduce: results of job %s not all delivered within 120 s\n", jobid);
+    return -1;
+}
+
+/* One reduce job of ntasks vectors of `size` bytes; its phase in *ph.
+   drain: submit, let the workers deliver everything, then time only
+   rc_job_wait (the master's share, as when the workers run elsewhere). */
+static int reduce_job(rc_ctx *ctx, redisContext *mc, size_t size, uint64_t ntasks, int drain, bc_phase *ph)
 {
     uint64_t n = size / sizeof(double);
     double *recv = calloc(n ? n : 1, sizeof *recv);
@@ -291,9 +317,21 @@ static int reduce_job(rc_ctx *ctx, redisContext *mc, size_t size, uint64_t ntask
     rc_status st = rc_job_create(ctx, "vec", ntasks, &job);
     if (st == RC_OK) st = rc_job_bcast(job, &n, 1, RC_UINT64);
     if (st == RC_OK) st = rc_job_reduce(job, recv, n, RC_DOUBLE, rc_op_builtin(RC_SUM));
-    bc_phase_begin(mc, ph);
-    if (st == RC_OK) st = rc_job_run(job);
-    bc_phase_end(mc, ph);
+    if (drain) {
+        if (st == RC_OK) st = rc_job_submit(job);
+        if (st == RC_OK && wait_delivered(mc, rc_job_id(job), ntasks) != 0) {
+            rc_job_destroy(job);
+            free(recv);
+            return -1;
+        }
+        bc_phase_begin(mc, ph);
+        if (st == RC_OK) st = rc_job_wait(job);
+        bc_phase_end(mc, ph);
+    } else {
+        bc_phase_begin(mc, ph);
+        if (st == RC_OK) st = rc_job_run(job);
+        bc_phase_end(mc, ph);
+    }
     rc_job_destroy(job);
     int good = st == RC_OK;
     double base = (double)ntasks * (double)(ntasks - 1) / 2;
@@ -319,19 +357,32 @@ static int run_size(rc_ctx *ctx, redisContext *mc, size_t size, uint64_t job_tas
     o->job_tasks = job_tasks;
     o->ok = 1;
     double start = bc_now();
-    while (o->jobs == 0 || ((double)o->tasks * (double)size < total && bc_now() - start < budget && !bc_stop)) {
+    /* whole jobs and drain jobs alternate, so both see the same machine */
+    for (int k = 0; o->jobs == 0 || o->djobs == 0 ||
+                    ((double)(o->tasks + o->dtasks) * (double)size < total && bc_now() - start < budget && !bc_stop);
+         k++) {
         bc_phase ph;
-        int good = reduce_job(ctx, mc, size, job_tasks, &ph) == 0;
+        int drain = k & 1;
+        int good = reduce_job(ctx, mc, size, job_tasks, drain, &ph) == 0;
         o->ok &= good;
         if (!good)
             break;
-        phase_add(&o->ph, &ph);
         double r = (double)job_tasks * (double)size / MIB / ph.wall;
+        if (drain) {
+            phase_add(&o->dph, &ph);
+            if (r > o->best_drain_mbs)
+                o->best_drain_mbs = r;
+            o->djobs++;
+            o->dtasks += job_tasks;
+            continue;
+        }
+        phase_add(&o->ph, &ph);
         if (r > o->best_job_mbs)
             o->best_job_mbs = r;
         o->jobs++;
         o->tasks += job_tasks;
     }
+    o->dmbs = o->dph.wall > 0 ? (double)o->dtasks * (double)size / MIB / o->dph.wall : 0;
     o->seconds = o->ph.wall;
     o->mbs = o->seconds > 0 ? (double)o->tasks * (double)size / MIB / o->seconds : 0;
     o->tasks_per_s = o->seconds > 0 ? (double)o->tasks / o->seconds : 0;
@@ -552,7 +603,7 @@ int main(int argc, char **argv)
     ok = 1;
     {
         bc_phase warm;
-        ok &= reduce_job(ctx, mc, 1024, (uint64_t)(4 * workers), &warm) == 0;
+        ok &= reduce_job(ctx, mc, 1024, (uint64_t)(4 * workers), 0, &warm) == 0;
     }
     if (!json)
         printf("reduce: redcoll %s; machine %s, %s, %ld cores, %s, Redis %s, load %.2f at start; %d workers\n",
@@ -633,6 +684,14 @@ out:
             bj_num(&j, "workers_cpu_ms_per_mib", r->ph.kids_cpu * 1e3 / ((double)r->tasks * (double)r->size / MIB));
             bj_num(&j, "raw_redis_cpu_ms_per_mib", r->ceil.redis_cpu_per_mib_ms);
             bj_phase(&j, "phase", &r->ph, (double)r->tasks);
+            double dmib = (double)r->dtasks * (double)r->size / MIB;
+            bj_int(&j, "drain_jobs", (long long)r->djobs);
+            bj_num(&j, "drain_mb_per_s", r->dmbs);
+            bj_num(&j, "best_drain_job_mb_per_s", r->best_drain_mbs);
+            bj_num(&j, "drain_over_raw_get", r->ceil.get_mbs > 0 ? r->dmbs / r->ceil.get_mbs : 0);
+            bj_num(&j, "drain_over_raw_get_median", r->ceil.get_med_mbs > 0 ? r->dmbs / r->ceil.get_med_mbs : 0);
+            bj_num(&j, "drain_master_cpu_ms_per_mib", dmib > 0 ? r->dph.self_cpu * 1e3 / dmib : 0);
+            bj_num(&j, "drain_redis_cpu_ms_per_mib", dmib > 0 ? r->dph.redis_cpu * 1e3 / dmib : 0);
             bj_end_obj(&j);
         }
         bj_end_arr(&j);
@@ -681,6 +740,21 @@ out:
                    h, r->tasks, r->jobs, mib, r->mbs, r->best_job_mbs, r->tasks_per_s, r->y.memcpy_mbs, r->y.loopsum_mbs,
                    r->y.reduce_local_mbs, r->y.merge_mbs, c1, c2, c3, r->ph.redis_cpu * 1e3 / mib,
                    r->ph.self_cpu * 1e3 / mib, r->ph.kids_cpu * 1e3 / mib, r->ok ? "" : "  FAILED");
+        }
+        printf("  drain: the same jobs with every result already in Redis when rc_job_wait starts (workers done; "
+               "what the master reduces when the workers run on other machines).  MB/s over drain jobs (best job), "
+               "master and redis CPU ms per MiB, drain / raw GET best (median):\n");
+        for (int i = 0; i < nsizes; i++) {
+            const size_result *r = &res[i];
+            if (!r->dtasks)
+                continue;
+            char h[32];
+            human(r->size, h, sizeof h);
+            double dmib = (double)r->dtasks * (double)r->size / MIB;
+            printf("  %-7s %5" PRIu64 " jobs %8.1f MB/s (%7.1f)  master %5.2f  redis %5.2f  / raw GET %.2f (%.2f)\n", h,
+                   r->djobs, r->dmbs, r->best_drain_mbs, r->dph.self_cpu * 1e3 / dmib, r->dph.redis_cpu * 1e3 / dmib,
+                   r->ceil.get_mbs > 0 ? r->dmbs / r->ceil.get_mbs : 0,
+                   r->ceil.get_med_mbs > 0 ? r->dmbs / r->ceil.get_med_mbs : 0);
         }
         printf("  redcoll / raw SET+GET (best; median):");
         for (int i = 0; i < nsizes; i++)
