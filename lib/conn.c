@@ -375,7 +375,7 @@ static rc_status read_reply(rc_conn *c, redisReply **out)
         if (got < 0) {
             snprintf(c->err, sizeof c->err, "%s", why);
             rc_conn_drop(c);
-            return strstr(why, "out of memory") ? RC_ENOMEM : RC_EPROTO;
+            return got == -2 ? RC_ENOMEM : RC_EPROTO;
         }
         char *dst;
         size_t room;

@@ -167,8 +167,8 @@ int rc_resp_want(rc_resp *p, char **dst, size_t *room);
 /* n bytes (<= room) were written at the last rc_resp_want's dst. */
 void rc_resp_got(rc_resp *p, size_t n);
 /* 1: *out is a whole reply (the caller frees it with freeReplyObject);
-   0: more bytes are needed; -1: protocol error or out of memory, said in
-   why (the stream is then unusable: reset). */
+   0: more bytes are needed; -1: protocol error, -2: out of memory, said
+   in why (the stream is then unusable: reset). */
 int rc_resp_parse(rc_resp *p, redisReply **out, char *why, size_t whylen);
 /* Bytes read ahead of the replies parsed so far. */
 size_t rc_resp_buffered(const rc_resp *p);

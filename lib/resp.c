@@ -228,6 +228,7 @@ static int parse_ll(const char *s, const char *e, long long lo, long long hi, lo
 }
 
 #define BAD(...) do { snprintf(why, whylen, __VA_ARGS__); return -1; } while (0)
+#define NOMEM(...) do { snprintf(why, whylen, __VA_ARGS__); return -2; } while (0)
 
 /* Put a finished item into the array on top of the stack (or hand it out). */
 static int place(rc_resp *p, redisReply *item, redisReply **out, char *why, size_t whylen)
@@ -245,7 +246,7 @@ static int place(rc_resp *p, redisReply *item, redisReply **out, char *why, size
             redisReply **ne = realloc(f->arr->element, ncap * sizeof *ne);
             if (!ne) {
                 freeReplyObject(item);
-                BAD("out of memory for a %zu-element reply", f->want);
+                NOMEM("out of memory for a %zu-element reply", f->want);
             }
             f->arr->element = ne;
             f->cap = ncap;
@@ -291,14 +292,14 @@ int rc_resp_parse(rc_resp *p, redisReply **out, char *why, size_t whylen)
             case '+':
             case '-':
                 if (!(item = new_string(*s == '+' ? REDIS_REPLY_STATUS : REDIS_REPLY_ERROR, ls, (size_t)(cr - ls))))
-                    BAD("out of memory reading a Redis reply");
+                    NOMEM("out of memory reading a Redis reply");
                 p->pos += hdr;
                 break;
             case ':':
                 if (parse_ll(ls, cr, LLONG_MIN, LLONG_MAX, &v) != 0)
                     BAD("Redis protocol error: bad integer reply");
                 if (!(item = new_reply(REDIS_REPLY_INTEGER)))
-                    BAD("out of memory reading a Redis reply");
+                    NOMEM("out of memory reading a Redis reply");
                 item->integer = v;
                 p->pos += hdr;
                 break;
@@ -307,7 +308,7 @@ int rc_resp_parse(rc_resp *p, redisReply **out, char *why, size_t whylen)
                     BAD("Redis protocol error: bad string length");
                 if (v < 0) {
                     if (!(item = new_reply(REDIS_REPLY_NIL)))
-                        BAD("out of memory reading a Redis reply");
+                        NOMEM("out of memory reading a Redis reply");
                     p->pos += hdr;
                     break;
                 }
@@ -316,7 +317,7 @@ int rc_resp_parse(rc_resp *p, redisReply **out, char *why, size_t whylen)
                     if (s[hdr + n] != '\r' || s[hdr + n + 1] != '\n')
                         BAD("Redis protocol error: a %zu-byte string does not end in CRLF", n);
                     if (!(item = new_string(REDIS_REPLY_STRING, s + hdr, n)))
-                        BAD("out of memory for a %zu-byte Redis reply", n);
+                        NOMEM("out of memory for a %zu-byte Redis reply", n);
                     p->pos += hdr + n + 2;
                     break;
                 }
@@ -326,7 +327,7 @@ int rc_resp_parse(rc_resp *p, redisReply **out, char *why, size_t whylen)
                 redisReply *b = new_reply(REDIS_REPLY_STRING);
                 if (!b || !(b->str = big_alloc(p, n + 1))) {
                     free(b);
-                    BAD("out of memory for a %zu-byte Redis reply", n);
+                    NOMEM("out of memory for a %zu-byte Redis reply", n);
                 }
                 size_t take = avail < n ? avail : n;
                 memcpy(b->str, s + hdr, take);
@@ -343,11 +344,11 @@ int rc_resp_parse(rc_resp *p, redisReply **out, char *why, size_t whylen)
                 p->pos += hdr;
                 if (v < 0) {
                     if (!(item = new_reply(REDIS_REPLY_NIL)))
-                        BAD("out of memory reading a Redis reply");
+                        NOMEM("out of memory reading a Redis reply");
                     break;
                 }
                 if (!(item = new_reply(REDIS_REPLY_ARRAY)))
-                    BAD("out of memory reading a Redis reply");
+                    NOMEM("out of memory reading a Redis reply");
                 if (v == 0)
                     break;
                 if (p->depth == RESP_DEPTH) {
