@@ -23,26 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static unsigned long n_checks;
-static unsigned long n_failures;
-
-static void check_(int ok, int line, const char *fmt, ...) RC_PRINTF(3, 4);
-static void check_(int ok, int line, const char *fmt, ...)
-{
-    n_checks++;
-    if (ok)
-        return;
-    /* Report the first failures in full; the count says the rest. */
-    if (++n_failures <= 25) {
-        va_list ap;
-        fprintf(stderr, "test_ops.c:%d: FAIL: ", line);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-    }
-}
-#define CHECK(cond, ...) check_((cond) != 0, __LINE__, __VA_ARGS__)
+#include "unit.h"
 
 /* ------------------------------------------------------------------ */
 /* Names and the type rules, restated from redcoll.h                    */
@@ -973,10 +954,5 @@ int main(void)
     test_user_ops();
     test_sweep();
 
-    if (n_failures != 0) {
-        fprintf(stderr, "test_ops: %lu of %lu checks FAILED\n", n_failures, n_checks);
-        return 1;
-    }
-    printf("test_ops: %lu checks passed\n", n_checks);
-    return 0;
+    return unit_done("test_ops");
 }

@@ -16,24 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static unsigned long n_checks, n_failures;
-
-static void check_(int ok, int line, const char *fmt, ...) RC_PRINTF(3, 4);
-static void check_(int ok, int line, const char *fmt, ...)
-{
-    n_checks++;
-    if (ok)
-        return;
-    if (++n_failures <= 40) {
-        va_list ap;
-        va_start(ap, fmt);
-        fprintf(stderr, "test_resp.c:%d: FAIL: ", line);
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
-        va_end(ap);
-    }
-}
-#define CHECK(ok, ...) check_((ok) != 0, __LINE__, __VA_ARGS__)
+#include "unit.h"
 
 #define MAXR 64
 
@@ -307,10 +290,5 @@ int main(void)
     test_shapes();
     test_direct();
     test_bad();
-    if (n_failures) {
-        fprintf(stderr, "test_resp: %lu of %lu checks FAILED\n", n_failures, n_checks);
-        return 1;
-    }
-    printf("test_resp: %lu checks passed\n", n_checks);
-    return 0;
+    return unit_done("test_resp");
 }

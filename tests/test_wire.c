@@ -27,25 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static unsigned long n_checks;
-static unsigned long n_failures;
-
-static void check_(int ok, int line, const char *fmt, ...) RC_PRINTF(3, 4);
-static void check_(int ok, int line, const char *fmt, ...)
-{
-    n_checks++;
-    if (ok)
-        return;
-    if (++n_failures <= 40) {
-        va_list ap;
-        fprintf(stderr, "test_wire.c:%d: FAIL: ", line);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-    }
-}
-#define CHECK(cond, ...) check_((cond) != 0, __LINE__, __VA_ARGS__)
+#include "unit.h"
 
 static const char *st_name(rc_status st)
 {
@@ -953,10 +935,5 @@ int main(void)
     test_keyring();
     test_fuzz_findings();
     rm_rf(tmpdir);
-    if (n_failures) {
-        fprintf(stderr, "test_wire: %lu of %lu checks FAILED\n", n_failures, n_checks);
-        return 1;
-    }
-    printf("test_wire: %lu checks passed\n", n_checks);
-    return 0;
+    return unit_done("test_wire");
 }
