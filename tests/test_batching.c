@@ -219,6 +219,52 @@ static void t_result_stream_deleted(void)
     H_STOP_ALL();
 }
 
+/* Deliveries delete the entries they ack mostly by trimming the stream up
+ * to its oldest pending entry.  One worker is frozen holding an old task;
+ * another runs a whole job of newer ones: every entry it acked is gone from
+ * the stream, the frozen worker's is still there and still its own, and
+ * once it wakes its job finishes and the stream is empty. */
+static void t_trim_keeps_pending(void)
+{
+    enum { T = 300 };
+    static const char *const a_args[] = {"--max-batch", "1", "--lease", "60", NULL};
+    static const char *const b_args[] = {"--lease", "60", NULL};
+    static uint64_t outa[2], outb[2 * T];
+    uint64_t pa[2], pb[2];
+    rc_ctx *ctx = h_ctx();
+    pid_t a = h_spawn_worker(a_args);
+    rc_job *ja = h_sleep_job(ctx, 1, 400, 70, pa, outa);
+    H_OK(ctx, rc_job_submit(ja));
+    h_pend pe[4];
+    H_WAIT(h_pending(pe, 4) == 1, H_DEADLINE_MS, "the first worker took nothing");
+    h_signal(a, SIGSTOP);
+    char held[48];
+    snprintf(held, sizeof held, "%s", pe[0].id);
+    pid_t b = h_spawn_worker(b_args);
+    rc_job *jb = h_sleep_job(ctx, T, 0, 71, pb, outb);
+    H_OK(ctx, rc_job_run(jb));
+    h_check_sleep_out(outb, T, 71);
+    size_t np = h_pending(pe, 4);
+    size_t len = 0;
+    unsigned char *bytes = h_entry_bytes(held, &len);
+    printf("job of %d tasks done past a held entry: %lld entries left in the stream, %zu pending (%s, pid %ld)\n",
+           T, h_xlen(), np, np ? pe[0].id : "-", np ? pe[0].pid : 0L);
+    H_CHECK(bytes != NULL, "the held, unfinished entry %s was deleted", held);
+    free(bytes);
+    H_CHECK(np == 1 && strcmp(pe[0].id, held) == 0 && pe[0].pid == (long)a,
+            "the held entry is no longer pending under its worker");
+    H_CHECK(h_xlen() == 1, "%lld entries in the stream: the %d acked ones should be gone", h_xlen(), T);
+    rc_job_destroy(jb);
+    h_signal(a, SIGCONT);
+    H_OK(ctx, rc_job_wait(ja));
+    h_check_sleep_out(outa, 1, 70);
+    rc_job_destroy(ja);
+    H_WAIT(h_xlen() == 0, H_DEADLINE_MS, "%lld entries left after both jobs", h_xlen());
+    (void)b;
+    rc_ctx_destroy(ctx);
+    H_STOP_ALL();
+}
+
 int main(int argc, char **argv)
 {
     static const h_test tests[] = {
@@ -227,6 +273,7 @@ int main(int argc, char **argv)
         {"scan_once", t_scan_once},
         {"nolapsed_forged", t_nolapsed_forged},
         {"result_stream_deleted", t_result_stream_deleted},
+        {"trim_keeps_pending", t_trim_keeps_pending},
         {NULL, NULL},
     };
     return h_main(argc, argv, tests);
