@@ -309,6 +309,10 @@ const char *rc_script_sha(rc_conn *c, int which, rc_status *st);
 /* ------------------------------------------------------------------ */
 /* Context */
 
+/* ops.c: acc = acc op in for a built-in op (the left operand keeps the
+ * result; same bits as rc_reduce_local(acc, in)); RC_EINVAL for a user op. */
+rc_status rc_reduce_into_left(void *acc, const void *in, size_t count, rc_datatype dt, rc_op op);
+
 #define RC_BATCH_MAX 64 /* most tasks a worker takes in one round trip */
 
 typedef struct rc_kernel_entry {

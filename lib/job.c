@@ -907,10 +907,12 @@ static rc_status republish(rc_job *j, uint64_t r, const char *why)
     return RC_OK;
 }
 
-/* Fold task r's output into recvbuf.  data is the result's own memory (the
- * reply string or a held copy) and is used as the scratch operand, so a
- * result crosses memory twice (reduce into data, copy to recvbuf), not
- * three times through a scratch buffer. */
+/* Fold task r's output into recvbuf, in MPI order: the lower ranks (recvbuf)
+ * on the left, this rank on the right - float MIN/MAX ties (+0/-0, NaN
+ * payloads) depend on it.  A built-in op writes the result over recvbuf
+ * directly.  A user op's contract is (in, inout), so it reduces into data,
+ * the result's own memory (the reply string or a held copy), which is then
+ * copied to recvbuf. */
 static rc_status merge(rc_job *j, uint64_t r, unsigned char *data)
 {
     size_t n = j->recvcount * j->out_esize;
@@ -918,15 +920,12 @@ static rc_status merge(rc_job *j, uint64_t r, unsigned char *data)
         if (n) memcpy(j->recvbuf, data, n);
         return RC_OK;
     }
-    rc_status st = RC_OK;
-    if (j->op.fn) /* MPI order: inout = in (lower ranks) op inout (this rank) */
-        j->op.fn(j->recvbuf, data, j->recvcount, j->out_dt, j->op.user);
-    else /* in = the lower ranks, inout = this rank, as for user ops: float
-            MIN/MAX ties (+0/-0, NaN payloads) depend on the order */
-        st = rc_reduce_local(j->recvbuf, data, j->recvcount, j->out_dt, j->op);
-    if (st == RC_OK && n)
+    if (!j->op.fn)
+        return rc_reduce_into_left(j->recvbuf, data, j->recvcount, j->out_dt, j->op);
+    j->op.fn(j->recvbuf, data, j->recvcount, j->out_dt, j->op.user);
+    if (n)
         memcpy(j->recvbuf, data, n);
-    return st;
+    return RC_OK;
 }
 
 static rc_status accept_output(rc_job *j, uint64_t r, unsigned char *data, size_t len)

@@ -21,7 +21,7 @@
  * Argument errors (RC_EINVAL, RC_ETYPE) do not depend on count: a bad call
  * fails the same way on an empty buffer, so it is caught in small tests.
  */
-#include "redcoll.h"
+#include "internal.h"
 
 #include <stdint.h>
 
@@ -73,6 +73,10 @@ rc_op rc_op_user(rc_user_fn fn, void *user, int commute)
  * reached through the table, so they must share one void-pointer
  * signature); the typed pointers derived from them inherit it. */
 typedef void (*rc_kernel_)(const void *restrict in, void *restrict inout, size_t n);
+/* The same operation with the result written over the left operand: the
+ * master folds each task's output into the reduce buffer this way, which
+ * holds the lower ranks, the left operand of the MPI order. */
+typedef void (*rc_kernel_l_)(void *restrict acc, const void *restrict in, size_t n);
 
 /* Elements per block of the blocked loops below.  gcc 12's -O2 (very-cheap
  * cost model) vectorizes only loops whose trip count is a known multiple of
@@ -83,26 +87,37 @@ typedef void (*rc_kernel_)(const void *restrict in, void *restrict inout, size_t
  * independent. */
 #define RC_BLOCK_ 32
 
-/* inout[i] = EXPR, with a = in[i] and b = inout[i]. */
+/* name: inout[i] = EXPR, with a = in[i] and b = inout[i];
+ * name##_l: acc[i] = EXPR, with a = acc[i] and b = in[i] - the same
+ * operands in the same places, so the same bits, stored on the left. */
+#define RC_ELEMWISE_BODY_(T, A, B, OUT, EXPR)                               \
+    size_t i = 0;                                                         \
+    for (; n - i >= RC_BLOCK_; i += RC_BLOCK_) {                          \
+        for (size_t j = 0; j < RC_BLOCK_; j++) {                          \
+            const T a = A[i + j];                                         \
+            const T b = B[i + j];                                         \
+            OUT[i + j] = (T)(EXPR);                                       \
+        }                                                                 \
+    }                                                                     \
+    for (; i < n; i++) {                                                  \
+        const T a = A[i];                                                 \
+        const T b = B[i];                                                 \
+        OUT[i] = (T)(EXPR);                                               \
+    }
 #define RC_ELEMWISE_(name, T, EXPR)                                         \
     static void name(const void *restrict in_, void *restrict inout_,     \
                      size_t n)                                            \
     {                                                                     \
         const T *in = in_;                                                \
         T *io = inout_;                                                   \
-        size_t i = 0;                                                     \
-        for (; n - i >= RC_BLOCK_; i += RC_BLOCK_) {                      \
-            for (size_t j = 0; j < RC_BLOCK_; j++) {                      \
-                const T a = in[i + j];                                    \
-                const T b = io[i + j];                                    \
-                io[i + j] = (T)(EXPR);                                    \
-            }                                                             \
-        }                                                                 \
-        for (; i < n; i++) {                                              \
-            const T a = in[i];                                            \
-            const T b = io[i];                                            \
-            io[i] = (T)(EXPR);                                            \
-        }                                                                 \
+        RC_ELEMWISE_BODY_(T, in, io, io, EXPR)                            \
+    }                                                                     \
+    static void name##_l(void *restrict acc_, const void *restrict in_,   \
+                         size_t n)                                        \
+    {                                                                     \
+        T *acc = acc_;                                                    \
+        const T *in = in_;                                                \
+        RC_ELEMWISE_BODY_(T, acc, in, acc, EXPR)                          \
     }
 
 /* 1u * a * b: the product is computed in at least unsigned int, so it cannot
@@ -159,6 +174,10 @@ RC_FLOAT_OPS_(f64, double)
 #define RC_IS_NAN_(x) ((x) != (x))
 #define RC_NEVER_NAN_(x) 0
 
+#define RC_LOC_WINS_(a, b, BETTER, ISNAN)                                   \
+    (ISNAN(a.val) ? (!ISNAN(b.val) || a.loc < b.loc)                      \
+     : !ISNAN(b.val) && ((a.val BETTER b.val)                             \
+                         || (a.val == b.val && a.loc < b.loc)))
 #define RC_LOC_OP_(name, T, BETTER, ISNAN)                                  \
     static void name(const void *restrict in_, void *restrict inout_,     \
                      size_t n)                                            \
@@ -168,12 +187,20 @@ RC_FLOAT_OPS_(f64, double)
         for (size_t i = 0; i < n; i++) {                                  \
             const T a = in[i];                                            \
             const T b = io[i];                                            \
-            const int an = ISNAN(a.val), bn = ISNAN(b.val);               \
-            const int wins = an ? (!bn || a.loc < b.loc)                  \
-                : !bn && ((a.val BETTER b.val)                            \
-                          || (a.val == b.val && a.loc < b.loc));          \
-            if (wins)                                                     \
+            if (RC_LOC_WINS_(a, b, BETTER, ISNAN))                        \
                 io[i] = a;                                                \
+        }                                                                 \
+    }                                                                     \
+    static void name##_l(void *restrict acc_, const void *restrict in_,   \
+                         size_t n)                                        \
+    {                                                                     \
+        T *acc = acc_;                                                    \
+        const T *in = in_;                                                \
+        for (size_t i = 0; i < n; i++) {                                  \
+            const T a = acc[i];                                           \
+            const T b = in[i];                                            \
+            if (!RC_LOC_WINS_(a, b, BETTER, ISNAN))                       \
+                acc[i] = b;                                               \
         }                                                                 \
     }
 
@@ -187,25 +214,31 @@ RC_LOC_OPS_(u64loc, rc_uint64_loc, RC_NEVER_NAN_)
 RC_LOC_OPS_(f32loc, rc_float_loc, RC_IS_NAN_)
 RC_LOC_OPS_(f64loc, rc_double_loc, RC_IS_NAN_)
 
+typedef struct rc_kpair_ {
+    rc_kernel_ r;    /* into the right operand (rc_reduce_local) */
+    rc_kernel_l_ l;  /* into the left one (rc_reduce_into_left) */
+} rc_kpair_;
+#define RC_K_(f) { f, f##_l }
+
 /* Signed rows point at unsigned loops wherever the bits agree (see top). */
 #define RC_INTEGER_ROW_(tag, stag)                                          \
     {                                                                     \
-        [RC_SUM] = tag##_sum, [RC_PROD] = tag##_prod,                     \
-        [RC_MIN] = stag##_min, [RC_MAX] = stag##_max,                     \
-        [RC_LAND] = tag##_land, [RC_LOR] = tag##_lor,                     \
-        [RC_LXOR] = tag##_lxor, [RC_BAND] = tag##_band,                   \
-        [RC_BOR] = tag##_bor, [RC_BXOR] = tag##_bxor,                     \
+        [RC_SUM] = RC_K_(tag##_sum), [RC_PROD] = RC_K_(tag##_prod),       \
+        [RC_MIN] = RC_K_(stag##_min), [RC_MAX] = RC_K_(stag##_max),       \
+        [RC_LAND] = RC_K_(tag##_land), [RC_LOR] = RC_K_(tag##_lor),       \
+        [RC_LXOR] = RC_K_(tag##_lxor), [RC_BAND] = RC_K_(tag##_band),     \
+        [RC_BOR] = RC_K_(tag##_bor), [RC_BXOR] = RC_K_(tag##_bxor),       \
     }
 #define RC_FLOAT_ROW_(tag)                                                  \
     {                                                                     \
-        [RC_SUM] = tag##_sum, [RC_PROD] = tag##_prod,                     \
-        [RC_MIN] = tag##_min, [RC_MAX] = tag##_max,                       \
+        [RC_SUM] = RC_K_(tag##_sum), [RC_PROD] = RC_K_(tag##_prod),       \
+        [RC_MIN] = RC_K_(tag##_min), [RC_MAX] = RC_K_(tag##_max),         \
     }
 #define RC_LOC_ROW_(tag)                                                    \
-    { [RC_MINLOC] = tag##_minloc, [RC_MAXLOC] = tag##_maxloc }
+    { [RC_MINLOC] = RC_K_(tag##_minloc), [RC_MAXLOC] = RC_K_(tag##_maxloc) }
 
 /* RC_BYTE has no row: opaque bytes have no arithmetic. */
-static const rc_kernel_ rc_kernels_[RC_DATATYPE_COUNT_][RC_OP_COUNT_] = {
+static const rc_kpair_ rc_kernels_[RC_DATATYPE_COUNT_][RC_OP_COUNT_] = {
     [RC_INT32] = RC_INTEGER_ROW_(u32, i32),
     [RC_INT64] = RC_INTEGER_ROW_(u64, i64),
     [RC_UINT32] = RC_INTEGER_ROW_(u32, u32),
@@ -227,8 +260,10 @@ static int rc_overlap_(const void *a, const void *b, size_t len)
     return x < y ? y - x < len : x - y < len;
 }
 
-rc_status rc_reduce_local(const void *in, void *inout, size_t count,
-                          rc_datatype dt, rc_op op)
+/* The checks both entry points share; *k the built-in's loops (NULL for a
+ * user op). */
+static rc_status rc_reduce_check_(const void *x, const void *y, size_t count, rc_datatype dt, rc_op op,
+                                  const rc_kpair_ **k)
 {
     const size_t size = rc_datatype_size(dt);
     if (size == 0)
@@ -237,7 +272,7 @@ rc_status rc_reduce_local(const void *in, void *inout, size_t count,
      * whatever integer type the compiler picked for the enum. */
     if (op.fn == NULL && (unsigned long)op.kind >= (unsigned long)RC_OP_COUNT_)
         return RC_EINVAL;
-    if (count > 0 && (in == NULL || inout == NULL))
+    if (count > 0 && (x == NULL || y == NULL))
         return RC_EINVAL;
     /* A byte length that does not fit in size_t cannot be a real buffer. */
     if (count > SIZE_MAX / size)
@@ -245,20 +280,41 @@ rc_status rc_reduce_local(const void *in, void *inout, size_t count,
     /* The loops are compiled under restrict and may be vectorized, so
      * overlapping buffers (in == inout included) would give garbage, not
      * an in-place reduce; MPI_Reduce_local forbids aliasing as well. */
-    if (count > 0 && rc_overlap_(in, inout, count * size))
+    if (count > 0 && rc_overlap_(x, y, count * size))
         return RC_EINVAL;
-
-    if (op.fn != NULL) {
-        /* An empty reduce is a no-op: user functions never see count 0. */
-        if (count > 0)
-            op.fn(in, inout, count, dt, op.user);
+    *k = NULL;
+    if (op.fn != NULL)
         return RC_OK;
-    }
-
-    const rc_kernel_ k = rc_kernels_[dt][op.kind];
-    if (k == NULL)
+    if (rc_kernels_[dt][op.kind].r == NULL)
         return RC_ETYPE;
-    if (count > 0)
-        k(in, inout, count);
+    *k = &rc_kernels_[dt][op.kind];
     return RC_OK;
+}
+
+rc_status rc_reduce_local(const void *in, void *inout, size_t count,
+                          rc_datatype dt, rc_op op)
+{
+    const rc_kpair_ *k;
+    rc_status st = rc_reduce_check_(in, inout, count, dt, op, &k);
+    if (st != RC_OK || count == 0) /* user functions never see count 0 */
+        return st;
+    if (k)
+        k->r(in, inout, count);
+    else
+        op.fn(in, inout, count, dt, op.user);
+    return RC_OK;
+}
+
+/* acc = acc op in, acc the left operand: what rc_reduce_local(acc, in)
+ * leaves in `in`, bit for bit, without the copy back.  Built-in ops only: a
+ * user function's contract is MPI's (in, inout). */
+rc_status rc_reduce_into_left(void *acc, const void *in, size_t count, rc_datatype dt, rc_op op)
+{
+    const rc_kpair_ *k;
+    if (op.fn != NULL)
+        return RC_EINVAL;
+    rc_status st = rc_reduce_check_(acc, in, count, dt, op, &k);
+    if (st == RC_OK && count > 0)
+        k->l(acc, in, count);
+    return st;
 }

@@ -25,6 +25,9 @@
 
 #include "unit.h"
 
+/* the master's merge (lib/internal.h; the static library has it) */
+rc_status rc_reduce_into_left(void *acc, const void *in, size_t count, rc_datatype dt, rc_op op);
+
 /* ------------------------------------------------------------------ */
 /* Names and the type rules, restated from redcoll.h                    */
 
@@ -530,7 +533,38 @@ static void sweep_one(rc_datatype dt, rc_op_kind op, size_t count,
     }
     CHECK(memcmp(in, in0, n_in * sz) == 0, "%s on %s, count %zu: modified in",
           op_names[op], dt_names[dt], count);
+
+    /* The master's form: the result over the left operand (the lower
+       ranks), the same elements as rc_reduce_local's inout. */
+    unsigned char *acc = xmalloc(n_in * sz);
+    memcpy(acc, in0, n_in * sz);
+    memcpy(io, io0, n_io * sz);
+    const rc_status sl = rc_reduce_into_left(acc + in_off * sz, io + io_off * sz, count, dt, rc_op_builtin(op));
+    CHECK(sl == st, "%s on %s, count %zu: into_left gave %s, rc_reduce_local %s", op_names[op], dt_names[dt],
+          count, st_name(sl), st_name(st));
+    if (st == RC_OK) {
+        memcpy(io, io0, n_io * sz);
+        CHECK(rc_reduce_local(in0 + in_off * sz, io + io_off * sz, count, dt, rc_op_builtin(op)) == RC_OK,
+              "%s on %s: rc_reduce_local failed the second time", op_names[op], dt_names[dt]);
+        for (size_t i = 0; i < count; i++) {
+            const int ok = same_elem(dt, op, acc + (in_off + i) * sz, io + (io_off + i) * sz);
+            CHECK(ok, "%s on %s, count %zu, element %zu: into_left differs from rc_reduce_local", op_names[op],
+                  dt_names[dt], count, i);
+        }
+        CHECK(memcmp(acc, in0, in_off * sz) == 0 &&
+                  memcmp(acc + (in_off + count) * sz, in0 + (in_off + count) * sz, GUARD * sz) == 0,
+              "%s on %s, count %zu: into_left wrote outside acc[0..count)", op_names[op], dt_names[dt], count);
+    } else {
+        CHECK(memcmp(acc, in0, n_in * sz) == 0, "%s on %s: rejected into_left wrote to acc", op_names[op],
+              dt_names[dt]);
+    }
+    free(acc);
     free(in), free(io), free(in0), free(io0);
+}
+
+static void user_noop(const void *in, void *inout, size_t count, rc_datatype dt, void *user)
+{
+    (void)in, (void)inout, (void)count, (void)dt, (void)user;
 }
 
 static void test_sweep(void)
@@ -544,6 +578,10 @@ static void test_sweep(void)
                 sweep_one((rc_datatype)dt, (rc_op_kind)op, counts[c], 0, 0);
                 sweep_one((rc_datatype)dt, (rc_op_kind)op, counts[c], 1, 2);
             }
+    /* a user function keeps MPI's (in, inout) contract: not this form */
+    double a[2] = {1, 2}, b[2] = {3, 4};
+    CHECK(rc_reduce_into_left(a, b, 2, RC_DOUBLE, rc_op_user(user_noop, NULL, 1)) == RC_EINVAL && a[0] == 1,
+          "into_left took a user op");
 }
 
 /* ------------------------------------------------------------------ */
