@@ -455,6 +455,11 @@ void rc_conn_recycle(rc_conn *c, redisReply *r)
     rc_resp_recycle(c->resp, r);
 }
 
+void rc_conn_give(rc_conn *c, void *buf, size_t cap)
+{
+    rc_resp_give(c ? c->resp : NULL, buf, cap);
+}
+
 rc_status rc_conn_discard(rc_conn *c, int n)
 {
     rc_status first = RC_OK;

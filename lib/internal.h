@@ -175,6 +175,9 @@ size_t rc_resp_buffered(const rc_resp *p);
 /* Take the large strings of r back for later replies (r's nodes are left
    with str NULL, len 0); call just before freeReplyObject(r). */
 void rc_resp_recycle(rc_resp *p, redisReply *r);
+/* A large string taken out of a reply (cap: its length + 1), handed back
+ * when done with: into the pool, or freed. */
+void rc_resp_give(rc_resp *p, char *buf, size_t cap);
 
 /* ------------------------------------------------------------------ */
 /* Connection (conn.c) */
@@ -258,6 +261,7 @@ rc_status rc_pipe_cmd(rc_pipe *p, int argc, const char *const *argv, const size_
 rc_status rc_conn_prefetch(rc_conn *c, int argc, const char **argv, const size_t *lens, unsigned long *ticket);
 /* Before freeReplyObject: lend r's large strings to the next replies. */
 void rc_conn_recycle(rc_conn *c, redisReply *r);
+void rc_conn_give(rc_conn *c, void *buf, size_t cap);
 /* The prefetched reply of `ticket`: RC_OK (in *reply, caller frees),
  * RC_EAGAIN if it was dropped, or the command's error. */
 rc_status rc_conn_take(rc_conn *c, unsigned long ticket, redisReply **reply);

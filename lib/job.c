@@ -172,11 +172,41 @@ rc_status rc_job_create(rc_ctx *ctx, const char *kernel, uint64_t ntasks, rc_job
     return RC_OK;
 }
 
+/* A reduce result that arrives ahead of its turn waits in the buffer it came
+ * in - a large reply string, taken out of its reply so it is neither copied
+ * nor mapped afresh - or, when small, in a copy.  held[r] points at the
+ * output either way, and the tag just before it (where the envelope's
+ * header was: checked, no longer needed) says what to release. */
+typedef struct held_tag {
+    void *base;
+    size_t cap; /* > 0: a reply string, back to the reader's pool; 0: a copy */
+} held_tag;
+
+static held_tag held_tag_of(const unsigned char *out)
+{
+    held_tag t;
+    memcpy(&t, out - sizeof t, sizeof t);
+    return t;
+}
+
+static void release_held(rc_job *j, uint64_t r, int to_pool)
+{
+    held_tag t = held_tag_of(j->held[r]);
+    if (t.cap && to_pool)
+        rc_conn_give(j->ctx->conn, t.base, t.cap);
+    else
+        free(t.base);
+    j->held[r] = NULL;
+}
+
 static void free_held(rc_job *j)
 {
     if (j->held)
-        for (uint64_t r = 0; r < j->ntasks; r++)
+        for (uint64_t r = 0; r < j->ntasks; r++) {
+            if (j->out_mode == OUT_REDUCE && j->held[r])
+                release_held(j, r, 0);
             free(j->held[r]);
+        }
     free(j->held);
     free(j->held_len);
     j->held = NULL;
@@ -928,7 +958,33 @@ static rc_status merge(rc_job *j, uint64_t r, unsigned char *data)
     return RC_OK;
 }
 
-static rc_status accept_output(rc_job *j, uint64_t r, unsigned char *data, size_t len)
+/* Task r's output ahead of its turn: keep it (see held_tag).  src is the
+ * reply string data lies in, if it may be taken. */
+static rc_status hold(rc_job *j, uint64_t r, unsigned char *data, size_t len, redisReply *src)
+{
+    held_tag t;
+    if (src && src->type == REDIS_REPLY_STRING && src->len >= RC_RESP_DIRECT &&
+        data - (unsigned char *)src->str >= (ptrdiff_t)sizeof t) {
+        t.base = src->str;
+        t.cap = src->len + 1;
+        src->str = NULL; /* ours now: freeReplyObject skips it */
+        src->len = 0;
+        memcpy(data - sizeof t, &t, sizeof t);
+        j->held[r] = data;
+        return RC_OK;
+    }
+    unsigned char *p = malloc(sizeof t + (len ? len : 1));
+    if (!p)
+        return job_err(j, RC_ENOMEM, "out of memory holding task %llu's output", (unsigned long long)r);
+    t.base = p;
+    t.cap = 0;
+    memcpy(p, &t, sizeof t);
+    if (len) memcpy(p + sizeof t, data, len);
+    j->held[r] = p + sizeof t;
+    return RC_OK;
+}
+
+static rc_status accept_output(rc_job *j, uint64_t r, unsigned char *data, size_t len, redisReply *src)
 {
     size_t want = 0;
     switch (j->out_mode) {
@@ -949,19 +1005,13 @@ static rc_status accept_output(rc_job *j, uint64_t r, unsigned char *data, size_
         if (len) memcpy(j->recvbuf + j->rdispls[r] * j->out_esize, data, len);
         return RC_OK;
     case OUT_REDUCE:
-        if (r != j->next_merge) {
-            j->held[r] = malloc(len ? len : 1);
-            if (!j->held[r])
-                return job_err(j, RC_ENOMEM, "out of memory holding task %llu's output", (unsigned long long)r);
-            if (len) memcpy(j->held[r], data, len);
-            return RC_OK;
-        }
+        if (r != j->next_merge)
+            return hold(j, r, data, len, src);
         rc_status st = merge(j, r, data);
         j->next_merge++;
         while (st == RC_OK && j->next_merge < j->ntasks && j->held[j->next_merge]) {
             st = merge(j, j->next_merge, j->held[j->next_merge]);
-            free(j->held[j->next_merge]);
-            j->held[j->next_merge] = NULL;
+            release_held(j, j->next_merge, 1);
             j->next_merge++;
         }
         return st;
@@ -977,7 +1027,9 @@ static rc_status accept_output(rc_job *j, uint64_t r, unsigned char *data, size_
 
 /* Handle one message from the result list.  Returns an error only when the
  * job must fail; bad messages are counted, logged and skipped. */
-static rc_status handle(rc_job *j, unsigned char *buf, size_t len)
+/* One result envelope; src, if not NULL, is the reply string buf is, which
+ * a reduce may take rather than copy. */
+static rc_status handle(rc_job *j, unsigned char *buf, size_t len, redisReply *src)
 {
     rc_ctx *ctx = j->ctx;
     rc_env e, claim;
@@ -1007,7 +1059,7 @@ static rc_status handle(rc_job *j, unsigned char *buf, size_t len)
         }
         /* e.payload points into buf, which is ours to write */
         unsigned char *out = buf + ((const unsigned char *)e.payload - buf);
-        if ((st = accept_output(j, r, out, (size_t)e.payload_len)) != RC_OK)
+        if ((st = accept_output(j, r, out, (size_t)e.payload_len, src)) != RC_OK)
             return st;
         j->done[r] = 1;
         j->ndone++;
@@ -1130,7 +1182,7 @@ static rc_status collect(rc_job *j, long long block_ms)
                 }
                 j->res_seen++;
                 j->res_bytes += f->element[1]->len;
-                rc_status hs = handle(j, (unsigned char *)f->element[1]->str, f->element[1]->len);
+                rc_status hs = handle(j, (unsigned char *)f->element[1]->str, f->element[1]->len, f->element[1]);
                 if (hs != RC_OK)
                     finish(j, hs);
                 else if (finished_ok(j))

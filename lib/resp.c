@@ -98,6 +98,21 @@ void rc_resp_free(rc_resp *p)
     free(p);
 }
 
+/* Take buf (cap bytes, from malloc) into the pool, or free it. */
+void rc_resp_give(rc_resp *p, char *buf, size_t cap)
+{
+    if (!buf)
+        return;
+    if (!p || cap < RC_RESP_DIRECT || p->npool == RESP_POOL || p->pool_bytes + cap > RESP_POOL_BYTES) {
+        free(buf);
+        return;
+    }
+    p->pool[p->npool].p = buf;
+    p->pool[p->npool].cap = cap;
+    p->npool++;
+    p->pool_bytes += cap;
+}
+
 static void recycle(rc_resp *p, redisReply *r, int depth)
 {
     if (r->type == REDIS_REPLY_ARRAY && depth < RESP_DEPTH) {

@@ -11,7 +11,7 @@ target_link_libraries(testworker PRIVATE redcoll m)
 target_compile_definitions(testworker PRIVATE _GNU_SOURCE)
 
 set(rc_integration_collectives
-  scatter_gather_1m data_reuse scatterv_gatherv bcast reduce_ops reduce_float_order
+  scatter_gather_1m data_reuse scatterv_gatherv bcast reduce_ops reduce_float_order reduce_held_large
   many_tasks keep_outputs nonblocking deterministic_pool unknown_kernel
   kernel_error output_size_mismatch no_key_bad_args key_file_errors)
 set(rc_integration_faults

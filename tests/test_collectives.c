@@ -532,6 +532,73 @@ static void t_reduce_float_order(void)
     H_STOP_ALL();
 }
 
+/* Large results that arrive out of rank order wait for their turn in the
+ * very reply strings they came in (job.c: held_tag).  All results are in
+ * Redis before the master reads any, then the test rewrites the result
+ * stream in reverse rank order (same authentic bytes, new entries): every
+ * result but rank 0's waits.  The SUM of doubles, where order shows in the
+ * bits, must equal a serial rank-order fold; a MAX over the same held
+ * results is checked too.  Under ASan (CI) a buffer released twice or too
+ * early fails here. */
+static void t_reduce_held_large(void)
+{
+    enum { T = 12, C = 8192 + 3 }; /* 64 KiB results, above the reader's in-place size */
+    static double x[T][C];
+    uint64_t seed = 77;
+    for (int r = 0; r < T; r++)
+        for (int i = 0; i < C; i++)
+            x[r][i] = (double)(sm64(&seed) >> 11) * 0x1p-40 - 4096.0 * (double)(i % 3);
+    h_spawn_workers(2, no_args, NULL);
+    rc_ctx *ctx = h_ctx();
+    for (int k = 0; k < 2; k++) {
+        rc_op_kind kind = k ? RC_MAX : RC_SUM;
+        static double want[C], tmp[C], got[C];
+        memcpy(want, x[0], sizeof want);
+        for (int r = 1; r < T; r++) {
+            memcpy(tmp, x[r], sizeof tmp);
+            H_OK(NULL, rc_reduce_local(want, tmp, C, RC_DOUBLE, rc_op_builtin(kind)));
+            memcpy(want, tmp, sizeof want);
+        }
+        rc_job *j = new_job(ctx, "identity", T);
+        H_OK(ctx, rc_job_scatter(j, x, C, RC_DOUBLE));
+        H_OK(ctx, rc_job_reduce(j, got, C, RC_DOUBLE, rc_op_builtin(kind)));
+        H_OK(ctx, rc_job_submit(j));
+        char res[320];
+        h_res_key(j, res, sizeof res);
+        H_WAIT(h_cmd_int("XLEN %s", res) == T, H_DEADLINE_MS, "not all %d results delivered", T);
+        redisReply *all = h_cmd("XRANGE %s - +", res);
+        H_CHECK(all->type == REDIS_REPLY_ARRAY && all->elements == T, "XRANGE of the results");
+        const redisReply *byrank[T] = {0};
+        for (size_t e = 0; e < all->elements; e++) {
+            const redisReply *f = all->element[e]->element[1];
+            h_env env;
+            H_CHECK(f->elements == 2 && h_env_parse((const unsigned char *)f->element[1]->str, f->element[1]->len,
+                                                    &env) == 0 && env.rank < T,
+                    "result entry %zu does not parse", e);
+            byrank[env.rank] = f->element[1];
+        }
+        redisContext *rc = h_redis();
+        for (int r = 0; r < T; r++)
+            H_CHECK(byrank[r] != NULL, "no result for rank %d", r);
+        for (size_t e = 0; e < all->elements; e++) {
+            redisReply *d = redisCommand(rc, "XDEL %s %s", res, all->element[e]->element[0]->str);
+            freeReplyObject(d);
+        }
+        for (int r = T - 1; r >= 0; r--) {
+            redisReply *a = redisCommand(rc, "XADD %s * e %b", res, byrank[r]->str, byrank[r]->len);
+            H_CHECK(a && a->type == REDIS_REPLY_STRING, "re-adding rank %d's result", r);
+            freeReplyObject(a);
+        }
+        freeReplyObject(all);
+        H_OK(ctx, rc_job_wait(j));
+        check_stats(j, T);
+        H_MEMEQ(got, want, sizeof got);
+        rc_job_destroy(j);
+    }
+    rc_ctx_destroy(ctx);
+    H_STOP_ALL();
+}
+
 /* Thousands of tiny tasks: publishing, popping and merging cross their
  * batch sizes many times. */
 static void t_many_tasks(void)
@@ -957,6 +1024,7 @@ int main(int argc, char **argv)
         {"bcast", t_bcast},
         {"reduce_ops", t_reduce_ops},
         {"reduce_float_order", t_reduce_float_order},
+        {"reduce_held_large", t_reduce_held_large},
         {"many_tasks", t_many_tasks},
         {"output_size_mismatch", t_output_size_mismatch},
         {"keep_outputs", t_keep_outputs},
