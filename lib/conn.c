@@ -21,6 +21,8 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -350,6 +352,25 @@ static rc_status write_obuf(rc_conn *c)
     return RC_OK;
 }
 
+/* Wait for the socket to be readable: 1, or -1 with errno (EAGAIN: the
+ * command timeout passed).  poll(2), not a read(2) that blocks: a process
+ * blocked in read sleeps on the socket's one wait queue, so it is also woken
+ * - for nothing - each time Redis takes in what it sent (the kernel's
+ * "write space" wake-up), and Redis pays for that wake-up on the hot path
+ * (perf: a tenth of its time with one task per round trip).  poll's waiter
+ * asks for POLLIN only, and the kernel skips it for write-space wake-ups. */
+static int wait_readable(rc_conn *c)
+{
+    long long ms = c->command_ms > 0 ? c->command_ms : -1;
+    struct pollfd p = {.fd = c->c->fd, .events = POLLIN};
+    int n = poll(&p, 1, ms > INT_MAX ? INT_MAX : (int)ms);
+    if (n == 0) {
+        errno = EAGAIN;
+        return -1;
+    }
+    return n < 0 ? -1 : 1; /* POLLHUP, POLLERR: the read says what happened */
+}
+
 /* The next reply off the socket, whatever it is. */
 static rc_status read_reply(rc_conn *c, redisReply **out)
 {
@@ -384,7 +405,9 @@ static rc_status read_reply(rc_conn *c, redisReply **out)
             rc_conn_drop(c);
             return RC_ENOMEM;
         }
-        ssize_t n = read(c->c->fd, dst, room);
+        ssize_t n = wait_readable(c);
+        if (n > 0)
+            n = read(c->c->fd, dst, room);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
