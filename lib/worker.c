@@ -1674,7 +1674,11 @@ rc_status rc_worker_run(rc_ctx *ctx)
         w->kern_us = 0;
         w->kern_n = w->refused_n = 0;
         w->batch_bytes = 0;
-        batch_clock_start(w);
+        /* batches are sized from CPU clocks (3-4 system calls); with one
+           task per take there is nothing to size */
+        const int sizing = ctx->max_batch > 1;
+        if (sizing)
+            batch_clock_start(w);
         for (size_t k = 0; k < nent && st == RC_OK; k++) {
             unsigned char *buf;
             size_t len;
@@ -1685,7 +1689,7 @@ rc_status rc_worker_run(rc_ctx *ctx)
                 rc_log(ctx, RC_LOG_INFO, "stopping: handed %zu unstarted task(s) back", nent - k);
                 break;
             }
-            long long so_far = k > 0 && w->kern_us > BATCH_HOLD_US ? kernel_time(w) : 0; /* 2 syscalls: only when long */
+            long long so_far = sizing && k > 0 && w->kern_us > BATCH_HOLD_US ? kernel_time(w) : 0; /* 2 syscalls: only when long */
             if (so_far > BATCH_HOLD_US && (double)so_far > 4.0 * w->avg_us * (double)k) {
                 /* these tasks run far longer than the batch was sized for
                    (a new job, or one whose tasks vary): let idle workers
@@ -1721,7 +1725,7 @@ rc_status rc_worker_run(rc_ctx *ctx)
                wrong key, backing off) holds no more than one entry */
             if (ran)
                 w->batch = 1;
-        } else if (ran) {
+        } else if (ran && sizing) {
             double per = (double)kernel_time(w) / (double)w->kern_n;
             w->avg_us = w->avg_us > 0 ? 0.7 * w->avg_us + 0.3 * per : per;
             long long b = (long long)(BATCH_TARGET_US / (w->avg_us > 1 ? w->avg_us : 1));
