@@ -104,21 +104,25 @@ typedef void (*rc_kernel_l_)(void *restrict acc, const void *restrict in, size_t
         const T b = B[i];                                                 \
         OUT[i] = (T)(EXPR);                                               \
     }
-#define RC_ELEMWISE_(name, T, EXPR)                                         \
+/* Both forms of one loop: RIGHT sees in and io, LEFT sees acc and in. */
+#define RC_KERNEL_PAIR_(name, T, RIGHT, LEFT)                               \
     static void name(const void *restrict in_, void *restrict inout_,     \
                      size_t n)                                            \
     {                                                                     \
         const T *in = in_;                                                \
         T *io = inout_;                                                   \
-        RC_ELEMWISE_BODY_(T, in, io, io, EXPR)                            \
+        RIGHT                                                             \
     }                                                                     \
     static void name##_l(void *restrict acc_, const void *restrict in_,   \
                          size_t n)                                        \
     {                                                                     \
         T *acc = acc_;                                                    \
         const T *in = in_;                                                \
-        RC_ELEMWISE_BODY_(T, acc, in, acc, EXPR)                          \
+        LEFT                                                              \
     }
+#define RC_ELEMWISE_(name, T, EXPR)                                         \
+    RC_KERNEL_PAIR_(name, T, RC_ELEMWISE_BODY_(T, in, io, io, EXPR),      \
+                    RC_ELEMWISE_BODY_(T, acc, in, acc, EXPR))
 
 /* 1u * a * b: the product is computed in at least unsigned int, so it cannot
  * become a signed int multiply by integer promotion on a platform whose int
@@ -179,30 +183,19 @@ RC_FLOAT_OPS_(f64, double)
      : !ISNAN(b.val) && ((a.val BETTER b.val)                             \
                          || (a.val == b.val && a.loc < b.loc)))
 #define RC_LOC_OP_(name, T, BETTER, ISNAN)                                  \
-    static void name(const void *restrict in_, void *restrict inout_,     \
-                     size_t n)                                            \
-    {                                                                     \
-        const T *in = in_;                                                \
-        T *io = inout_;                                                   \
+    RC_KERNEL_PAIR_(name, T,                                              \
         for (size_t i = 0; i < n; i++) {                                  \
             const T a = in[i];                                            \
             const T b = io[i];                                            \
             if (RC_LOC_WINS_(a, b, BETTER, ISNAN))                        \
                 io[i] = a;                                                \
-        }                                                                 \
-    }                                                                     \
-    static void name##_l(void *restrict acc_, const void *restrict in_,   \
-                         size_t n)                                        \
-    {                                                                     \
-        T *acc = acc_;                                                    \
-        const T *in = in_;                                                \
+        },                                                                \
         for (size_t i = 0; i < n; i++) {                                  \
             const T a = acc[i];                                           \
             const T b = in[i];                                            \
             if (!RC_LOC_WINS_(a, b, BETTER, ISNAN))                       \
                 acc[i] = b;                                               \
-        }                                                                 \
-    }
+        })
 
 #define RC_LOC_OPS_(tag, T, ISNAN)                                          \
     RC_LOC_OP_(tag##_minloc, T, <, ISNAN)                                 \
