@@ -1025,10 +1025,10 @@ static rc_status accept_output(rc_job *j, uint64_t r, unsigned char *data, size_
     }
 }
 
-/* Handle one message from the result list.  Returns an error only when the
- * job must fail; bad messages are counted, logged and skipped. */
-/* One result envelope; src, if not NULL, is the reply string buf is, which
- * a reduce may take rather than copy. */
+/* Handle one message from the result stream.  Returns an error only when
+ * the job must fail; bad messages are counted, logged and skipped.  src, if
+ * not NULL, is the reply string buf is, which a reduce may take rather than
+ * copy. */
 static rc_status handle(rc_job *j, unsigned char *buf, size_t len, redisReply *src)
 {
     rc_ctx *ctx = j->ctx;

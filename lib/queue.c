@@ -78,11 +78,12 @@
     "  if #as ~= #bs then return #as < #bs end\n"                                      \
     "  return as < bs\n"                                                               \
     "end\n"                                                                            \
-    "if #acks > 0 and #acks < 4 then\n"                                                \
+    "if #acks > 0 then\n"                                                              \
     "  redis.call('XACK', KEYS[1], ARGV[1], unpack(acks))\n"                           \
+    "end\n"                                                                            \
+    "if #acks > 0 and #acks < 4 then\n"                                                \
     "  redis.call('XDEL', KEYS[1], unpack(acks))\n"                                    \
     "elseif #acks > 0 then\n"                                                          \
-    "  redis.call('XACK', KEYS[1], ARGV[1], unpack(acks))\n"                           \
     "  local p, floor = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1), nil\n"  \
     "  if p[1] then floor = p[1][1] else\n"                                            \
     "    floor = acks[1]\n"                                                            \
