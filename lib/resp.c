@@ -98,19 +98,24 @@ void rc_resp_free(rc_resp *p)
     free(p);
 }
 
-/* Take buf (cap bytes, from malloc) into the pool, or free it. */
-void rc_resp_give(rc_resp *p, char *buf, size_t cap)
+/* Keep buf (cap bytes, from malloc) for a later large string if there is
+ * room: 1 if kept, 0 if the caller still owns it. */
+static int pool_put(rc_resp *p, char *buf, size_t cap)
 {
-    if (!buf)
-        return;
-    if (!p || cap < RC_RESP_DIRECT || p->npool == RESP_POOL || p->pool_bytes + cap > RESP_POOL_BYTES) {
-        free(buf);
-        return;
-    }
+    if (cap < RC_RESP_DIRECT || p->npool == RESP_POOL || p->pool_bytes + cap > RESP_POOL_BYTES)
+        return 0;
     p->pool[p->npool].p = buf;
     p->pool[p->npool].cap = cap;
     p->npool++;
     p->pool_bytes += cap;
+    return 1;
+}
+
+/* Take buf (cap bytes, from malloc) into the pool, or free it. */
+void rc_resp_give(rc_resp *p, char *buf, size_t cap)
+{
+    if (buf && !(p && pool_put(p, buf, cap)))
+        free(buf);
 }
 
 static void recycle(rc_resp *p, redisReply *r, int depth)
@@ -121,13 +126,9 @@ static void recycle(rc_resp *p, redisReply *r, int depth)
                 recycle(p, r->element[i], depth + 1);
         return;
     }
-    if (r->type != REDIS_REPLY_STRING || !r->str || r->len < RC_RESP_DIRECT || p->npool == RESP_POOL ||
-        p->pool_bytes + r->len + 1 > RESP_POOL_BYTES)
+    /* len + 1: what the string was allocated with, at least */
+    if (r->type != REDIS_REPLY_STRING || !r->str || r->len < RC_RESP_DIRECT || !pool_put(p, r->str, r->len + 1))
         return;
-    p->pool[p->npool].p = r->str;
-    p->pool[p->npool].cap = r->len + 1; /* what it was allocated with, at least */
-    p->npool++;
-    p->pool_bytes += r->len + 1;
     r->str = NULL; /* freeReplyObject skips it now */
     r->len = 0;
 }
