@@ -166,6 +166,9 @@ void rc_resp_reset(rc_resp *p);
 int rc_resp_want(rc_resp *p, char **dst, size_t *room);
 /* n bytes (<= room) were written at the last rc_resp_want's dst. */
 void rc_resp_got(rc_resp *p, size_t n);
+/* rc_resp_want + copy + rc_resp_got, for bytes already in memory (tests,
+ * fuzzing): how many of buf's n bytes were taken, 0 if there was no room. */
+size_t rc_resp_feed(rc_resp *p, const void *buf, size_t n);
 /* 1: *out is a whole reply (the caller frees it with freeReplyObject);
    0: more bytes are needed; -1: protocol error, -2: out of memory, said
    in why (the stream is then unusable: reset). */

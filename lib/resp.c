@@ -194,6 +194,18 @@ void rc_resp_got(rc_resp *p, size_t n)
         p->len += n;
 }
 
+size_t rc_resp_feed(rc_resp *p, const void *buf, size_t n)
+{
+    char *dst;
+    size_t room;
+    if (rc_resp_want(p, &dst, &room) != 0 || room == 0)
+        return 0;
+    size_t m = n < room ? n : room;
+    memcpy(dst, buf, m);
+    rc_resp_got(p, m);
+    return m;
+}
+
 static redisReply *new_reply(int type)
 {
     redisReply *r = calloc(1, sizeof *r);

@@ -40,15 +40,9 @@ static int feed(rc_resp *p, const char *bytes, size_t n, size_t piece, redisRepl
         }
         if (off == n)
             return k;
-        char *dst;
-        size_t room;
-        if (rc_resp_want(p, &dst, &room) != 0 || room == 0)
+        size_t m = rc_resp_feed(p, bytes + off, n - off < piece ? n - off : piece);
+        if (m == 0)
             return -1;
-        size_t m = n - off < room ? n - off : room;
-        if (m > piece)
-            m = piece;
-        memcpy(dst, bytes + off, m);
-        rc_resp_got(p, m);
         off += m;
     }
 }

@@ -143,14 +143,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (off == size)
             break; /* incomplete: a connection would wait for more bytes */
-        char *dst;
-        size_t room;
-        FUZZ_CHECK(rc_resp_want(rp, &dst, &room) == 0 && room > 0, "no room for more bytes");
-        size_t m = size - off < room ? size - off : room;
-        if (m > piece)
-            m = piece;
-        memcpy(dst, data + off, m);
-        rc_resp_got(rp, m);
+        size_t m = rc_resp_feed(rp, data + off, size - off < piece ? size - off : piece);
+        FUZZ_CHECK(m > 0, "no room for more bytes");
         off += m;
     }
     rc_resp_free(rp);
