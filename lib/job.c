@@ -205,7 +205,8 @@ static void free_held(rc_job *j)
         for (uint64_t r = 0; r < j->ntasks; r++) {
             if (j->out_mode == OUT_REDUCE && j->held[r])
                 release_held(j, r, 0);
-            free(j->held[r]);
+            else
+                free(j->held[r]);
         }
     free(j->held);
     free(j->held_len);
