@@ -44,18 +44,24 @@
 #define HANDED_BACK_MS 900000000LL
 
 /* KEYS[1] a stream; ARGV start (inclusive id, "(id" exclusive, or "-"),
-   count, prefix bytes.  Per entry: id, the first `prefix` bytes of its
-   envelope field "e" ("" if none), the envelope's length (-1 if none). */
+   count, prefix bytes.  Per envelope field "e" of each entry (a result
+   entry may hold several): the entry's id, the first `prefix` bytes of the
+   envelope, its length; an entry with none gives id, "", -1.  The last
+   element is the number of entries read. */
 static const char headers_lua[] =
     "local r = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', tonumber(ARGV[2]))\n"
     "local out, p = {}, tonumber(ARGV[3])\n"
     "for _, e in ipairs(r) do\n"
-    "  local f, v = e[2], nil\n"
-    "  for k = 1, #f - 1, 2 do if f[k] == 'e' then v = f[k + 1] end end\n"
-    "  out[#out + 1] = e[1]\n"
-    "  if v then out[#out + 1] = string.sub(v, 1, p); out[#out + 1] = #v\n"
-    "  else out[#out + 1] = ''; out[#out + 1] = -1 end\n"
+    "  local f, any = e[2], false\n"
+    "  for k = 1, #f - 1, 2 do\n"
+    "    if f[k] == 'e' then\n"
+    "      any = true\n"
+    "      out[#out + 1] = e[1]; out[#out + 1] = string.sub(f[k + 1], 1, p); out[#out + 1] = #f[k + 1]\n"
+    "    end\n"
+    "  end\n"
+    "  if not any then out[#out + 1] = e[1]; out[#out + 1] = ''; out[#out + 1] = -1 end\n"
     "end\n"
+    "out[#out + 1] = #r\n"
     "return out\n";
 
 /* ------------------------------------------------------------------ */
@@ -164,12 +170,14 @@ static int scan_headers(cli_conn *c, const char *key, const char *from, size_t p
             if (r) freeReplyObject(r);
             return -1;
         }
-        if (r->type != REDIS_REPLY_ARRAY || r->elements % 3) {
+        if (r->type != REDIS_REPLY_ARRAY || r->elements % 3 != 1 ||
+            r->element[r->elements - 1]->type != REDIS_REPLY_INTEGER) {
             freeReplyObject(r);
             snprintf(c->conn->err, sizeof c->conn->err, "unexpected reply reading stream %s", key);
             return -1;
         }
         size_t n = r->elements / 3;
+        long long entries = r->element[r->elements - 1]->integer;
         int stop = 0;
         for (size_t i = 0; i < n && !stop; i++) {
             const redisReply *id = r->element[3 * i], *h = r->element[3 * i + 1], *len = r->element[3 * i + 2];
@@ -183,7 +191,7 @@ static int scan_headers(cli_conn *c, const char *key, const char *from, size_t p
             snprintf(start, sizeof start, "(%s", id->str);
         }
         freeReplyObject(r);
-        if (stop || n < SCAN_BATCH)
+        if (stop || entries < SCAN_BATCH)
             return 0;
     }
 }
@@ -1794,16 +1802,22 @@ int cmd_tasks(int argc, char **argv)
     r = NULL;
     /* the text of final errors */
     for (size_t i = 0; i < t.nfail; i++) {
+        /* the entry may hold other tasks' results too: take this rank's */
         if (cli_cmd(&c, &r, 4, (const char *[]){"XRANGE", res, t.fail_ids[i], t.fail_ids[i]}, NULL) == 0 &&
             r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
-            r->element[0]->elements == 2 && r->element[0]->element[1]->type == REDIS_REPLY_ARRAY &&
-            r->element[0]->element[1]->elements == 2 &&
-            r->element[0]->element[1]->element[1]->type == REDIS_REPLY_STRING) {
-            const redisReply *val = r->element[0]->element[1]->element[1];
-            rc_env e;
-            if (rc_wire_peek((const unsigned char *)val->str, val->len, &e) == RC_OK && !e.sealed)
-                (void)add_note(&errs, &nerr, &caperr, t.fail_ranks[i], e.payload,
-                               e.payload_len > 400 ? 400 : (size_t)e.payload_len);
+            r->element[0]->elements == 2 && r->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
+            const redisReply *f = r->element[0]->element[1];
+            for (size_t k = 1; k < f->elements; k += 2) {
+                const redisReply *val = f->element[k];
+                rc_env e;
+                if (val->type == REDIS_REPLY_STRING &&
+                    rc_wire_peek((const unsigned char *)val->str, val->len, &e) == RC_OK && !e.sealed &&
+                    e.kind == RC_KIND_RESULT && e.rank == t.fail_ranks[i] && e.status != 0) {
+                    (void)add_note(&errs, &nerr, &caperr, t.fail_ranks[i], e.payload,
+                                   e.payload_len > 400 ? 400 : (size_t)e.payload_len);
+                    break;
+                }
+            }
         }
         if (r) freeReplyObject(r);
         r = NULL;

@@ -79,7 +79,7 @@ struct rc_job {
     int out_mode;
     unsigned char *recvbuf;           /* caller's */
     size_t out_esize, recvcount;
-    uint64_t res_seen, res_bytes;     /* results read, and their bytes (collect_count) */
+    uint64_t res_entries, res_bytes;  /* result entries read, and their bytes (collect_count) */
     size_t *recvcounts, *rdispls;     /* copies */
     rc_datatype out_dt;
     rc_op op;
@@ -1101,7 +1101,7 @@ static int finished_ok(rc_job *j)
     return j->ndone == j->ntasks;
 }
 
-/* Results per XREAD: about COLLECT_BYTES of them, from the size of those
+/* Result entries per XREAD: about COLLECT_BYTES of them, from the size of those
  * seen so far (or the size a reduce or gather expects).  Redis builds a whole
  * reply before it writes any of it, so 256 results of 1 MiB would keep the
  * master idle while Redis copies 256 MiB, then Redis idle while the master
@@ -1112,8 +1112,8 @@ static int finished_ok(rc_job *j)
 static int collect_count(const rc_job *j)
 {
     size_t per = 0;
-    if (j->res_seen)
-        per = (size_t)(j->res_bytes / j->res_seen);
+    if (j->res_entries)
+        per = (size_t)(j->res_bytes / j->res_entries);
     else if (j->out_mode == OUT_REDUCE || j->out_mode == OUT_GATHER)
         per = j->recvcount * j->out_esize;
     size_t n = COLLECT_BYTES / (per + 128);
@@ -1175,19 +1175,28 @@ static rc_status collect(rc_job *j, long long block_ms)
                     continue;
                 memcpy(j->last_id, e->element[0]->str, e->element[0]->len);
                 j->last_id[e->element[0]->len] = '\0';
+                /* one result per field: a small delivery's results share an entry */
                 const redisReply *f = e->element[1];
-                if (f->type != REDIS_REPLY_ARRAY || f->elements != 2 || f->element[1]->type != REDIS_REPLY_STRING) {
+                if (f->type != REDIS_REPLY_ARRAY || f->elements < 2 || f->elements % 2) {
                     j->stats.rejected++;
                     rc_log(j->ctx, RC_LOG_WARN, "job %s: malformed result stream entry skipped", j->idhex);
                     continue;
                 }
-                j->res_seen++;
-                j->res_bytes += f->element[1]->len;
-                rc_status hs = handle(j, (unsigned char *)f->element[1]->str, f->element[1]->len, f->element[1]);
-                if (hs != RC_OK)
-                    finish(j, hs);
-                else if (finished_ok(j))
-                    finish(j, RC_OK);
+                j->res_entries++;
+                for (size_t k = 1; k < f->elements && j->state == ST_RUNNING; k += 2) {
+                    redisReply *v = f->element[k];
+                    if (v->type != REDIS_REPLY_STRING) {
+                        j->stats.rejected++;
+                        rc_log(j->ctx, RC_LOG_WARN, "job %s: malformed result stream field skipped", j->idhex);
+                        continue;
+                    }
+                    j->res_bytes += v->len;
+                    rc_status hs = handle(j, (unsigned char *)v->str, v->len, v);
+                    if (hs != RC_OK)
+                        finish(j, hs);
+                    else if (finished_ok(j))
+                        finish(j, RC_OK);
+                }
             }
         }
         rc_conn_recycle(c, r);

@@ -16,7 +16,8 @@
  *
  * Per job J (16 hex digits): rc:{Q}:job:J holds the authenticated job
  * descriptor (kernel, task count, seed, broadcast blob) - workers fetch it
- * once per job and cache it; rc:{Q}:job:J:res is a stream of results, read
+ * once per job and cache it; rc:{Q}:job:J:res is a stream of results (an
+ * entry holds one or more fields "e", one result envelope each), read
  * by the master from a position it remembers, so a restarted master can read
  * it again from the start and nothing is lost if a reply is lost on the way;
  * the master creates it, empty, when it submits, and it exists exactly as
@@ -31,8 +32,10 @@
  * rc:{Q}:nolapsed, when present, says a scan found no lapsed lease less than
  * a period ago.
  *
- * A delivery is one MULTI: an XADD ... NOMKSTREAM of each result to its
- * job's result stream, then DELIVER, which acks and deletes each entry whose
+ * A delivery of small results is one script, DELIVER_SMALL, which adds
+ * them to their result stream as one entry of one field per result and
+ * acks what it added.  A larger delivery is one MULTI: an XADD ...
+ * NOMKSTREAM of each result to its job's result stream, then DELIVER, which acks and deletes each entry whose
  * result stream exists - the XADD found it, in the same transaction.  For an
  * entry whose job's stream is gone DELIVER returns 0 and touches nothing,
  * and the worker decides (an authenticated end marker: drop it; none: hand
@@ -123,21 +126,36 @@ static const char *const scripts[RC_SCRIPT_COUNT_] = {
         ACK_AND_RETURN,
     /* DELIVER and the XADDs in one script, for small results: a MULTI costs
        three more commands, and below a few KiB the copies into Lua cost
-       less than those.  An entry is acked only if XADD ... NOMKSTREAM put its
-       result in (nil: no stream; an error: not a stream, or out of memory).
-       KEYS stream, then one result stream per entry; ARGV group, then (id,
-       envelope or '' for a plain ack) per entry. */
+       less than those.  The results bound for one result stream go in as
+       one entry, each envelope its own field "e" (each still MAC'd alone):
+       Redis' cost is per entry - 33 one-field XADDs take 6x the command
+       time of one 33-field XADD, and the master's XREAD of 33 entries 2.6x
+       that of one - while a reader walks the fields just the same.  An
+       entry is acked only if the XADD ... NOMKSTREAM that carried its
+       result put it in (nil: no stream; an error: not a stream, or out of
+       memory).  KEYS stream, then one result stream per entry; ARGV group,
+       then (id, envelope or '' for a plain ack) per entry. */
     [RC_SCRIPT_DELIVER_SMALL] =
-        "local out, acks = {}, {}\n"
+        "local out, acks, by, order = {}, {}, {}, {}\n"
         "for k = 1, #KEYS - 1 do\n"
         "  local res, id, env = KEYS[k + 1], ARGV[2 * k], ARGV[2 * k + 1]\n"
-        "  local ok = 1\n"
-        "  if env ~= '' then\n"
-        "    local added = redis.pcall('XADD', res, 'NOMKSTREAM', '*', 'e', env)\n"
-        "    if type(added) ~= 'string' then ok = 0 end\n"
+        "  if env == '' then\n"
+        "    acks[#acks + 1] = id\n"
+        "    out[k] = 1\n"
+        "  else\n"
+        "    local g = by[res]\n"
+        "    if not g then g = {f = {}, k = {}}; by[res] = g; order[#order + 1] = res end\n"
+        "    g.f[#g.f + 1] = 'e'; g.f[#g.f + 1] = env; g.k[#g.k + 1] = k\n"
         "  end\n"
-        "  if ok == 1 then acks[#acks + 1] = id end\n"
-        "  out[k] = ok\n"
+        "end\n"
+        "for _, res in ipairs(order) do\n"
+        "  local g = by[res]\n"
+        "  local added = redis.pcall('XADD', res, 'NOMKSTREAM', '*', unpack(g.f))\n"
+        "  local ok = type(added) == 'string' and 1 or 0\n"
+        "  for _, k in ipairs(g.k) do\n"
+        "    if ok == 1 then acks[#acks + 1] = ARGV[2 * k] end\n"
+        "    out[k] = ok\n"
+        "  end\n"
         "end\n"
         ACK_AND_RETURN,
     /* returns {renewed, held by another consumer} */

@@ -581,6 +581,20 @@ static inline void h_res_key(const rc_job *job, char *out, size_t n)
     snprintf(out, n, "rc:{%s}:job:%s:res", H.queue, rc_job_id(job));
 }
 
+/* Results waiting in result stream `res`: one per field, since a small
+   delivery's results share one entry. */
+static inline long long h_results(const char *res)
+{
+    redisReply *r = h_cmd("XRANGE %s - +", res);
+    long long n = 0;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_ARRAY && r->element[i]->elements == 2 &&
+            r->element[i]->element[1]->type == REDIS_REPLY_ARRAY)
+            n += (long long)r->element[i]->element[1]->elements / 2;
+    freeReplyObject(r);
+    return n;
+}
+
 static inline long long h_xlen(void)
 {
     char k[300];

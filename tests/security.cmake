@@ -23,7 +23,7 @@ add_dependencies(test_security testworker redcoll-cli)
 # name:timeout (seconds; the tests poll against their own deadlines first)
 set(rc_security_tests
   attacker:150 encrypt_on_wire:60 key_rotation:90 control_markers:90 redis_auth:60
-  removal_replay:60 descriptor_churn:60 poison_entry:60 lost_task:90 forged_attempts:60)
+  removal_replay:60 descriptor_churn:60 poison_entry:60 packed_results:60 lost_task:90 forged_attempts:60)
 
 foreach(entry ${rc_security_tests})
   string(REPLACE ":" ";" parts ${entry})

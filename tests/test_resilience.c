@@ -830,7 +830,7 @@ static void reattach_c(void)
     id[strcspn(id, "\n")] = '\0';
     char res[320];
     snprintf(res, sizeof res, "rc:{%s}:job:%s:res", H.queue, id);
-    H_WAIT(h_cmd_int("XLEN %s", res) >= 5, H_DEADLINE_MS, "fewer than 5 results delivered");
+    H_WAIT(h_results(res) >= 5, H_DEADLINE_MS, "fewer than 5 results delivered");
     kill(m, SIGKILL);
     int ms;
     waitpid(m, &ms, 0);
@@ -909,8 +909,8 @@ static void reattach_pi(void)
     free(log);
     char res[320];
     snprintf(res, sizeof res, "rc:{%s}:job:%s:res", q, id);
-    H_WAIT(h_cmd_int("XLEN %s", res) >= 3, H_DEADLINE_MS, "fewer than 3 pi results delivered");
-    long long got = h_cmd_int("XLEN %s", res);
+    H_WAIT(h_results(res) >= 3, H_DEADLINE_MS, "fewer than 3 pi results delivered");
+    long long got = h_results(res);
     h_kill9(m);
     printf("killed pi's master of job %s after %lld of %s results\n", id, got, tasks);
     H_CHECK(got < 16, "the pi job was complete before its master was killed");

@@ -1818,6 +1818,83 @@ static void t_poison_entry(void)
     s_soft_verdict();
 }
 
+/* A small delivery's results share one result entry, a field each.  An
+ * attacker who rewrites such an entry - one envelope altered, another
+ * repeated, a field that is no envelope at all - must cost the job exactly
+ * those fields: the others are accepted, the altered task is sent again,
+ * and the answer is the one a clean run gives. */
+static void t_packed_results(void)
+{
+    enum { T = 16 };
+    rc_ctx *ctx = h_ctx();
+    H_OK(ctx, rc_ctx_set_int(ctx, RC_OPT_JOB_TIMEOUT_MS, 20000));
+    uint64_t params[2], out[2 * T];
+    rc_job *j = h_sleep_job(ctx, T, 0, 503, params, out);
+    H_OK(ctx, rc_job_submit(j));
+    (void)s_spawn(H.url, NULL, NULL, no_args, NULL);
+    char res[320];
+    h_res_key(j, res, sizeof res);
+    H_WAIT(h_results(res) == T, H_DEADLINE_MS, "not all %d results delivered", T);
+
+    /* every envelope, in stream order, and the entries that held them */
+    redisReply *r = h_cmd("XRANGE %s - +", res);
+    H_CHECK(r->type == REDIS_REPLY_ARRAY, "XRANGE of the results");
+    const char *argv[2 * T + 8];
+    size_t argl[2 * T + 8];
+    unsigned char *forged = NULL;
+    size_t na = 0, nenv = 0, widest = 0;
+    argv[na] = "XADD"; argl[na++] = 4;
+    argv[na] = res; argl[na++] = strlen(res);
+    argv[na] = "*"; argl[na++] = 1;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *f = r->element[i]->element[1];
+        widest = f->elements / 2 > widest ? f->elements / 2 : widest;
+        for (size_t k = 1; k < f->elements; k += 2, nenv++) {
+            argv[na] = "e"; argl[na++] = 1;
+            if (nenv == 0) { /* the first one altered: its MAC's last byte */
+                forged = malloc(f->element[k]->len);
+                H_CHECK(forged != NULL, "out of memory");
+                memcpy(forged, f->element[k]->str, f->element[k]->len);
+                forged[f->element[k]->len - 1] ^= 1;
+                argv[na] = (const char *)forged;
+            } else {
+                argv[na] = f->element[k]->str;
+            }
+            argl[na++] = f->element[k]->len;
+            if (nenv == 1) { /* the second one twice */
+                argv[na] = "e"; argl[na++] = 1;
+                argv[na] = f->element[k]->str; argl[na++] = f->element[k]->len;
+            }
+        }
+    }
+    argv[na] = "x"; argl[na++] = 1;
+    argv[na] = "not an envelope"; argl[na++] = 15;
+    printf("%d results in %zu entries, at most %zu in one\n", T, r->elements, widest);
+    H_CHECK(widest >= 2, "no two results shared an entry: the packed form is not under test");
+    H_EQ_U64(nenv, T);
+    freeReplyObject(h_cmd("DEL %s", res));
+    redisReply *a = redisCommandArgv(h_redis(), (int)na, argv, argl);
+    H_CHECK(a && a->type == REDIS_REPLY_STRING, "XADD of the rewritten entry failed");
+    freeReplyObject(a);
+    freeReplyObject(r);
+    free(forged);
+
+    rc_status st = rc_job_wait(j);
+    rc_job_stats s = h_stats(j, "after the rewrite");
+    S_EXPECT(st == RC_OK, "the job returned %s: %s", h_stname(st), rc_ctx_errmsg(ctx));
+    if (st == RC_OK)
+        h_check_sleep_out(out, T, 503);
+    S_EXPECT(s.rejected == 2, "%llu results rejected, want 2 (the altered envelope and the stray field)",
+             (unsigned long long)s.rejected);
+    S_EXPECT(s.duplicates == 1, "%llu duplicates, want 1 (the repeated envelope)", (unsigned long long)s.duplicates);
+    S_EXPECT(s.republished == 1, "%llu tasks sent again, want 1 (the altered one)",
+             (unsigned long long)s.republished);
+    rc_job_destroy(j);
+    rc_ctx_destroy(ctx);
+    H_STOP_ALL();
+    s_soft_verdict();
+}
+
 /* A task whose entry vanishes, or whose only trace is an envelope too
  * damaged to name its task, is lost.  job.c promises "never a wrong number,
  * never a silent hang": the master must notice and send a fresh copy (or
@@ -1937,6 +2014,7 @@ int main(int argc, char **argv)
         {"removal_replay", t_removal_replay},
         {"descriptor_churn", t_descriptor_churn},
         {"poison_entry", t_poison_entry},
+        {"packed_results", t_packed_results},
         {"lost_task", t_lost_task},
         {"forged_attempts", t_forged_attempts},
         {NULL, NULL},
