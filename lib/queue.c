@@ -35,9 +35,10 @@
  * A delivery of small results is one script, DELIVER_SMALL, which adds
  * them to their result stream as one entry of one field per result and
  * acks what it added.  A larger delivery is one MULTI: an XADD ...
- * NOMKSTREAM of each result to its job's result stream, then DELIVER, which acks and deletes each entry whose
- * result stream exists - the XADD found it, in the same transaction.  For an
- * entry whose job's stream is gone DELIVER returns 0 and touches nothing,
+ * NOMKSTREAM of each result to its job's result stream, then DELIVER,
+ * which acks and deletes each entry whose result stream exists - the XADD
+ * found it, in the same transaction.  For an entry whose job's stream is
+ * gone DELIVER returns 0 and touches nothing,
  * and the worker decides (an authenticated end marker: drop it; none: hand
  * the task back, its master may restore its keys), so a late result leaves
  * no orphan key and no result is thrown away on the word of whoever deleted
