@@ -350,6 +350,23 @@ long long bc_wait_workers(redisContext *c, const char *queue, long long n, doubl
     }
 }
 
+int bc_wait_delivered(redisContext *c, const char *queue, double timeout)
+{
+    double end = bc_now() + timeout;
+    while (!bc_stop) {
+        redisReply *r = redisCommand(c, "XLEN rc:{%s}:tasks", queue);
+        long long len = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+        if (r)
+            freeReplyObject(r);
+        if (len == 0)
+            return 0;
+        if (len < 0 || bc_now() > end)
+            return -1;
+        usleep(2000);
+    }
+    return -1;
+}
+
 int bc_cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;

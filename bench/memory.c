@@ -7,6 +7,7 @@
  * job's result stream.  Prints bytes per task beyond the payload itself:
  * the constant redcoll adds (envelope header, MAC, stream entry overhead).
  *   memory [--tasks N] [--payload BYTES] [--workers W] [--json] */
+#include "bench_common.h"
 #include "redcoll.h"
 
 #include <hiredis/hiredis.h>
@@ -42,14 +43,6 @@ static long long used_memory(redisContext *c)
         const char *p = strstr(r->str, "used_memory:");
         if (p) v = atoll(p + 12);
     }
-    if (r) freeReplyObject(r);
-    return v;
-}
-
-static long long stream_len(redisContext *c, const char *key)
-{
-    redisReply *r = redisCommand(c, "XLEN %s", key);
-    long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
     if (r) freeReplyObject(r);
     return v;
 }
@@ -129,12 +122,13 @@ int main(int argc, char **argv)
         for (int i = 0; i < workers; i++)
             pids[i] = spawn_worker(rc_local_url(loc), keyfile);
         /* every task run, every result waiting in the stream, none read yet */
-        char resk[300];
-        snprintf(resk, sizeof resk, "rc:{redcoll}:job:%s:res", rc_job_id(job));
-        while (stream_len(c, resk) < (long long)ntasks)
-            usleep(20000);
-        results = used_memory(c);
-        st = rc_job_wait(job);
+        if (bc_wait_delivered(c, "redcoll", 600) != 0) {
+            fprintf(stderr, "memory: results of job %s not all delivered within 600 s\n", rc_job_id(job));
+            st = RC_ETIMEDOUT;
+        } else {
+            results = used_memory(c);
+            st = rc_job_wait(job);
+        }
     }
     for (int i = 0; i < workers; i++)
         if (pids[i] > 0) kill(pids[i], SIGTERM);

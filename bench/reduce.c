@@ -284,26 +284,6 @@ static int cmp_cmd_calls(const void *a, const void *b)
     return x->calls < y->calls ? 1 : x->calls > y->calls ? -1 : 0;
 }
 
-/* Until the job's result stream holds `n` entries (every task delivered),
-   or 120 s: the drain jobs time the master alone. */
-static int wait_delivered(redisContext *mc, const char *jobid, uint64_t n)
-{
-    double t0 = bc_now();
-    while (bc_now() - t0 < 120 && !bc_stop) {
-        redisReply *r = redisCommand(mc, "XLEN rc:{%s}:job:%s:res", QUEUE, jobid);
-        long long len = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-        if (r)
-            freeReplyObject(r);
-        if (len < 0)
-            return -1;
-        if ((uint64_t)len >= n)
-            return 0;
-        usleep(2000);
-    }
-    fprintf(stderr, "reduce: results of job %s not all delivered within 120 s\n", jobid);
-    return -1;
-}
-
 /* One reduce job of ntasks vectors of `size` bytes; its phase in *ph.
    drain: submit, let the workers deliver everything, then time only
    rc_job_wait (the master's share, as when the workers run elsewhere). */
@@ -319,7 +299,8 @@ static int reduce_job(rc_ctx *ctx, redisContext *mc, size_t size, uint64_t ntask
     if (st == RC_OK) st = rc_job_reduce(job, recv, n, RC_DOUBLE, rc_op_builtin(RC_SUM));
     if (drain) {
         if (st == RC_OK) st = rc_job_submit(job);
-        if (st == RC_OK && wait_delivered(mc, rc_job_id(job), ntasks) != 0) {
+        if (st == RC_OK && bc_wait_delivered(mc, QUEUE, 120) != 0) {
+            fprintf(stderr, "reduce: results of job %s not all delivered within 120 s\n", rc_job_id(job));
             rc_job_destroy(job);
             free(recv);
             return -1;
