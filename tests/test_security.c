@@ -1839,8 +1839,8 @@ static void t_packed_results(void)
     /* every envelope, in stream order, and the entries that held them */
     redisReply *r = h_cmd("XRANGE %s - +", res);
     H_CHECK(r->type == REDIS_REPLY_ARRAY, "XRANGE of the results");
-    const char *argv[2 * T + 8];
-    size_t argl[2 * T + 8];
+    const char *argv[2 * T + 10];
+    size_t argl[2 * T + 10];
     unsigned char *forged = NULL;
     size_t na = 0, nenv = 0, widest = 0;
     argv[na] = "XADD"; argl[na++] = 4;
@@ -1850,6 +1850,7 @@ static void t_packed_results(void)
         const redisReply *f = r->element[i]->element[1];
         widest = f->elements / 2 > widest ? f->elements / 2 : widest;
         for (size_t k = 1; k < f->elements; k += 2, nenv++) {
+            H_CHECK(na + 6 <= sizeof argv / sizeof *argv, "more than %d results in the result stream", T);
             argv[na] = "e"; argl[na++] = 1;
             if (nenv == 0) { /* the first one altered: its MAC's last byte */
                 forged = malloc(f->element[k]->len);
