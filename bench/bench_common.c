@@ -261,6 +261,31 @@ static double redis_cpu(redisContext *c)
     return v;
 }
 
+/* Seconds Redis' main thread has spent runnable but waiting for a CPU
+   (/proc/<pid>/schedstat, second field), or -1 when Redis is not a process
+   on this host.  On a host crowded with workers this, not Redis' own work,
+   is what caps the task rate. */
+static double redis_wait(redisContext *c)
+{
+    double pid = bc_info_num(c, "server", "process_id");
+    char path[64], comm[64] = "";
+    if (pid <= 0)
+        return -1;
+    snprintf(path, sizeof path, "/proc/%.0f/comm", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    int named = fgets(comm, sizeof comm, f) && strncmp(comm, "redis-server", 12) == 0;
+    fclose(f);
+    snprintf(path, sizeof path, "/proc/%.0f/schedstat", pid);
+    unsigned long long run, wait;
+    if (!named || !(f = fopen(path, "r")))
+        return -1;
+    int got = fscanf(f, "%llu %llu", &run, &wait);
+    fclose(f);
+    return got == 2 ? (double)wait / 1e9 : -1;
+}
+
 int bc_phase_begin(redisContext *c, bc_phase *p)
 {
     memset(p, 0, sizeof *p);
@@ -269,6 +294,7 @@ int bc_phase_begin(redisContext *c, bc_phase *p)
         return -1;
     freeReplyObject(r);
     p->redis_cpu0 = redis_cpu(c);
+    p->redis_wait0 = redis_wait(c);
     p->self_cpu0 = bc_self_cpu();
     p->kids_cpu0 = bc_children_cpu(NULL);
     p->t0 = bc_now();
@@ -318,6 +344,8 @@ int bc_phase_end(redisContext *c, bc_phase *p)
     qsort(p->cmd, (size_t)p->ncmd, sizeof p->cmd[0], cmp_calls);
     double rc = redis_cpu(c);
     p->redis_cpu = rc >= 0 && p->redis_cpu0 >= 0 ? rc - p->redis_cpu0 : -1;
+    double rw = redis_wait(c);
+    p->redis_wait = rw >= 0 && p->redis_wait0 >= 0 ? rw - p->redis_wait0 : -1;
     return 0;
 }
 
@@ -517,6 +545,7 @@ void bj_phase(bc_json *j, const char *key, const bc_phase *p, double per)
     bj_num(j, "wall_s", p->wall);
     bj_num(j, "redis_cpu_s", p->redis_cpu);
     bj_num(j, "redis_cpu_frac", p->wall > 0 ? p->redis_cpu / p->wall : 0);
+    bj_num(j, "redis_runqueue_wait_frac", p->wall > 0 && p->redis_wait >= 0 ? p->redis_wait / p->wall : -1);
     bj_num(j, "master_cpu_s", p->self_cpu);
     bj_num(j, "workers_cpu_s", p->kids_cpu);
     bj_num(j, "redis_commands", (double)p->calls);
@@ -526,6 +555,11 @@ void bj_phase(bc_json *j, const char *key, const bc_phase *p, double per)
     bj_begin_obj(j, "commands");
     for (int i = 0; i < p->ncmd; i++)
         bj_num(j, p->cmd[i].name, (double)p->cmd[i].calls);
+    bj_end_obj(j);
+    /* where Redis' command time goes (a script's usec includes the commands it calls) */
+    bj_begin_obj(j, "commands_usec");
+    for (int i = 0; i < p->ncmd; i++)
+        bj_num(j, p->cmd[i].name, (double)p->cmd[i].usec);
     bj_end_obj(j);
     bj_end_obj(j);
 }

@@ -78,6 +78,7 @@ typedef struct bc_cmdstat {
 typedef struct bc_phase {
     double t0, wall;              /* seconds */
     double redis_cpu0, redis_cpu; /* server CPU seconds (delta after end) */
+    double redis_wait0, redis_wait; /* seconds Redis waited on a run queue for a CPU; -1: not on this host */
     double self_cpu0, self_cpu;   /* this process */
     double kids_cpu0, kids_cpu;   /* worker processes (children except redis-server) */
     bc_cmdstat cmd[BC_MAXCMD];    /* sorted by calls, descending */

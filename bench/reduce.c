@@ -251,6 +251,7 @@ static void phase_add(bc_phase *dst, const bc_phase *src)
 {
     dst->wall += src->wall;
     dst->redis_cpu += src->redis_cpu;
+    dst->redis_wait = dst->redis_wait >= 0 && src->redis_wait >= 0 ? dst->redis_wait + src->redis_wait : -1;
     dst->self_cpu += src->self_cpu;
     dst->kids_cpu += src->kids_cpu;
     dst->calls += src->calls;

@@ -28,6 +28,7 @@
 
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <stdio.h>
@@ -98,6 +99,17 @@ static void file_logger(int level, const char *line, void *user)
 
 static int worker_main(void)
 {
+    /* --sched idle: this process, and the threads it starts after, at
+       SCHED_IDLE (allowed unprivileged) */
+    const char *sp = getenv("SCALE_WORKER_SCHED");
+    if (sp && strcmp(sp, "idle") == 0) {
+        struct sched_param prm;
+        memset(&prm, 0, sizeof prm);
+        if (sched_setscheduler(0, SCHED_IDLE, &prm) != 0) {
+            perror("scale worker: sched_setscheduler(SCHED_IDLE)");
+            return 1;
+        }
+    }
     rc_ctx *ctx = rc_ctx_create();
     if (!ctx || rc_register_kernel(ctx, "noop", noop_kernel, NULL) != RC_OK ||
         rc_register_kernel(ctx, "busy", busy_kernel, NULL) != RC_OK)
@@ -295,6 +307,8 @@ static void print_job(const char *label, const job_result *j, double busy_s, lon
            j->n ? j->ph.kids_cpu * 1e6 / (double)j->n : 0, j->n ? j->ph.self_cpu * 1e6 / (double)j->n : 0);
     if (busy_s > 0)
         printf("  kernel share %.0f%%", 100 * j->rate * busy_s / (double)cores);
+    if (j->ph.redis_wait >= 0 && j->ph.wall > 0)
+        printf("  redis waited for a CPU %.0f%% of the time", 100 * j->ph.redis_wait / j->ph.wall);
     printf("%s\n", j->ok ? "" : "  FAILED");
     printf("  %-6s   per task: %s\n", "", br);
     printf("  %-6s   redelivered %" PRIu64 ", duplicates ignored %" PRIu64 "; workers logged %lld warnings: %lld 'no "
@@ -322,10 +336,52 @@ static void json_job(bc_json *j, const char *key, const job_result *r, double bu
     bj_end_obj(j);
 }
 
+static void print_pool(const pool_result *r, long cores, double busy_s)
+{
+    printf("\n== %d workers: registered %.2f s after rc_local_start, %lld Redis connections, stopped in %.2f s ==\n", r->w,
+           r->start_s, r->clients, r->stop_s);
+    double idle_cmds = r->idle.wall > 0 ? (double)r->idle.calls / r->idle.wall : 0;
+    printf("  idle   %.0f commands/s (%.1f per worker per s), redis %.1f%% of a core (%.3f%% per worker)\n", idle_cmds,
+           idle_cmds / r->w, r->idle.wall > 0 ? 100 * r->idle.redis_cpu / r->idle.wall : 0,
+           r->idle.wall > 0 ? 100 * r->idle.redis_cpu / r->idle.wall / r->w : 0);
+    print_job("no-op", &r->noop, 0, cores);
+    if (r->rounds > 1)
+        printf("           no-op rounds: best %.0f, median %.0f, range %.0f-%.0f tasks/s over %d rounds (the line above "
+               "is the best)\n",
+               r->noop.rate, r->noop_median, r->noop_rates[0], r->noop_rates[r->rounds - 1], r->rounds);
+    print_job("busy", &r->busy, busy_s, cores);
+    fflush(stdout);
+}
+
+static void json_pool(bc_json *j, const pool_result *r, const pool_result *ref, const char *sched, long cores,
+                      double busy_s)
+{
+    bj_begin_obj(j, NULL);
+    bj_int(j, "workers", r->w);
+    bj_str(j, "worker_sched", sched);
+    bj_num(j, "start_s", r->start_s);
+    bj_num(j, "stop_s", r->stop_s);
+    bj_int(j, "redis_connections", r->clients);
+    bj_begin_obj(j, "idle");
+    bj_num(j, "commands_per_s", r->idle.wall > 0 ? (double)r->idle.calls / r->idle.wall : 0);
+    bj_num(j, "redis_cpu_frac", r->idle.wall > 0 ? r->idle.redis_cpu / r->idle.wall : 0);
+    bj_phase(j, "phase", &r->idle, 0);
+    bj_end_obj(j);
+    json_job(j, "noop", &r->noop, 0, cores);
+    json_job(j, "busy", &r->busy, busy_s, cores);
+    bj_num(j, "noop_ratio_to_reference", ref->noop.rate > 0 ? r->noop.rate / ref->noop.rate : 0);
+    bj_int(j, "noop_rounds", r->rounds);
+    bj_num(j, "noop_median_tasks_per_s", r->noop_median);
+    bj_num(j, "noop_ratio_to_reference_median", ref->noop_median > 0 ? r->noop_median / ref->noop_median : 0);
+    bj_num(j, "busy_ratio_to_reference", ref->busy.rate > 0 ? r->busy.rate / ref->busy.rate : 0);
+    bj_bool(j, "ok", r->ok);
+    bj_end_obj(j);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: scale [--quick] [--json] [--workers 2,64,256] [--noop-tasks N] [--busy-tasks N] [--busy-us US]\n"
-               "             [--repeat R]\n"
+               "             [--repeat R] [--sched idle|normal|both]\n"
                "Pools of many worker processes on one private Redis: tasks/s, Redis CPU and commands\n"
                "per task, idle cost per worker, ratios to the 2-worker reference.\n"
                "  --quick          small jobs, pools 2 and 64 (about 15 s)\n"
@@ -334,6 +390,10 @@ static void usage(FILE *f)
                "  --busy-tasks N   tasks of the busy job (default 4000; --quick 1000)\n"
                "  --busy-us US     thread CPU time each busy task spins (default 1000)\n"
                "  --repeat R       no-op jobs per pool, best and median reported (default 5; --quick 1)\n"
+               "  --sched MODE     idle: workers at SCHED_IDLE, so Redis and the master never wait behind\n"
+               "                   them for a CPU, as on a fleet whose workers are other hosts; normal:\n"
+               "                   every process at the default policy, one crowded host; both (default;\n"
+               "                   --quick: idle), each with its own ratios\n"
                "  --json           one JSON object on stdout (progress on stderr)\n");
 }
 
@@ -349,7 +409,8 @@ int main(int argc, char **argv)
     }
     int json = 0, quick = 0, nw = 0, ws[MAXPOOLS];
     uint64_t nnoop = 0, nbusy = 0, busy_us = 1000;
-    int rounds = 0;
+    int rounds = 0, sched_from = 0, sched_to = -1; /* scheds[from..to) */
+    static const char *const scheds[] = {"idle", "normal"};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
             json = 1;
@@ -367,7 +428,16 @@ int main(int argc, char **argv)
                 return 2;
             }
         }
-        else if (!strcmp(argv[i], "--workers") && i + 1 < argc) {
+        else if (!strcmp(argv[i], "--sched") && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (!strcmp(v, "idle") || !strcmp(v, "normal") || !strcmp(v, "both")) {
+                sched_from = !strcmp(v, "normal");
+                sched_to = !strcmp(v, "idle") ? 1 : 2;
+            } else {
+                fprintf(stderr, "scale: --sched takes idle, normal or both, not '%s'\n", v);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--workers") && i + 1 < argc) {
             nw = 0;
             for (char *t = strtok(argv[++i], ","); t; t = strtok(NULL, ",")) {
                 if (nw == MAXPOOLS || (ws[nw] = atoi(t)) < 1 || ws[nw] > 4096) {
@@ -394,6 +464,8 @@ int main(int argc, char **argv)
         nbusy = quick ? 1000 : 4000;
     if (!rounds)
         rounds = quick ? 1 : 5;
+    if (sched_to < 0)
+        sched_to = quick ? 1 : 2;
     if (nnoop < 2 || nbusy < 2 || nnoop > 100000000 || nbusy > 100000000 || busy_us > 10000000) {
         fprintf(stderr, "scale: task counts 2..1e8, --busy-us at most 1e7\n");
         return 2;
@@ -408,8 +480,7 @@ int main(int argc, char **argv)
     bc_machine m;
     memset(&m, 0, sizeof m);
     int have_machine = 0, ok = 1;
-    pool_result res[MAXPOOLS];
-    memset(res, 0, sizeof res);
+    static pool_result res[2][MAXPOOLS];
     double t_all = bc_now(), load0 = bc_loadavg1(), busy_s = (double)busy_us / 1e6;
     double idle_s = quick ? 0.5 : 1.0;
     snprintf(g_logpath, sizeof g_logpath, "/tmp/redcoll-scale-log.XXXXXX");
@@ -420,32 +491,25 @@ int main(int argc, char **argv)
     } else {
         g_logpath[0] = '\0';
     }
-    for (int i = 0; i < nw && !bc_stop; i++) {
-        ok &= run_pool(ws[i], nnoop, nbusy, busy_us, idle_s, rounds, &m, &have_machine, &res[i]) == 0;
-        if (!json) {
-            if (i == 0)
+    int printed_machine = 0;
+    for (int s = sched_from; s < sched_to && !bc_stop; s++) {
+        setenv("SCALE_WORKER_SCHED", scheds[s], 1);
+        for (int i = 0; i < nw && !bc_stop; i++) {
+            ok &= run_pool(ws[i], nnoop, nbusy, busy_us, idle_s, rounds, &m, &have_machine, &res[s][i]) == 0;
+            if (json)
+                continue;
+            if (!printed_machine++)
                 printf("scale: redcoll %s; machine %s, %s, %ld cores, %s, Redis %s, load %.2f at start\n",
                        REDCOLL_VERSION_STRING, m.host, m.cpu, m.cores, m.kernel, m.redis_version, load0);
-            const pool_result *r = &res[i];
-            printf("\n== %d workers: registered %.2f s after rc_local_start, %lld Redis connections, stopped in %.2f s "
-                   "==\n",
-                   r->w, r->start_s, r->clients, r->stop_s);
-            double idle_cmds = r->idle.wall > 0 ? (double)r->idle.calls / r->idle.wall : 0;
-            printf("  idle   %.0f commands/s (%.1f per worker per s), redis %.1f%% of a core (%.3f%% per worker)\n",
-                   idle_cmds, idle_cmds / r->w, r->idle.wall > 0 ? 100 * r->idle.redis_cpu / r->idle.wall : 0,
-                   r->idle.wall > 0 ? 100 * r->idle.redis_cpu / r->idle.wall / r->w : 0);
-            print_job("no-op", &r->noop, 0, m.cores);
-            if (r->rounds > 1)
-                printf("           no-op rounds: best %.0f, median %.0f, range %.0f-%.0f tasks/s over %d rounds (the "
-                       "line above is the best)\n",
-                       r->noop.rate, r->noop_median, r->noop_rates[0], r->noop_rates[r->rounds - 1], r->rounds);
-            print_job("busy", &r->busy, busy_s, m.cores);
-            fflush(stdout);
+            if (i == 0)
+                printf("\n#### workers at %s%s\n", s == 0 ? "SCHED_IDLE" : "the default policy",
+                       s == 0 ? ": Redis and the master first, as when the workers are other hosts"
+                              : ": every process competes for the cores");
+            print_pool(&res[s][i], m.cores, busy_s);
         }
     }
     m.load1 = load0;
     double total = bc_now() - t_all;
-    const pool_result *ref = &res[0];
     if (json) {
         bc_json j = {0};
         bj_begin_obj(&j, NULL);
@@ -458,29 +522,10 @@ int main(int argc, char **argv)
         bj_int(&j, "busy_us", (long long)busy_us);
         bj_bool(&j, "quick", quick);
         bj_end_obj(&j);
-        bj_begin_arr(&j, "pools");
-        for (int i = 0; i < nw; i++) {
-            const pool_result *r = &res[i];
-            bj_begin_obj(&j, NULL);
-            bj_int(&j, "workers", r->w);
-            bj_num(&j, "start_s", r->start_s);
-            bj_num(&j, "stop_s", r->stop_s);
-            bj_int(&j, "redis_connections", r->clients);
-            bj_begin_obj(&j, "idle");
-            bj_num(&j, "commands_per_s", r->idle.wall > 0 ? (double)r->idle.calls / r->idle.wall : 0);
-            bj_num(&j, "redis_cpu_frac", r->idle.wall > 0 ? r->idle.redis_cpu / r->idle.wall : 0);
-            bj_phase(&j, "phase", &r->idle, 0);
-            bj_end_obj(&j);
-            json_job(&j, "noop", &r->noop, 0, m.cores);
-            json_job(&j, "busy", &r->busy, busy_s, m.cores);
-            bj_num(&j, "noop_ratio_to_reference", ref->noop.rate > 0 ? r->noop.rate / ref->noop.rate : 0);
-            bj_int(&j, "noop_rounds", r->rounds);
-            bj_num(&j, "noop_median_tasks_per_s", r->noop_median);
-            bj_num(&j, "noop_ratio_to_reference_median", ref->noop_median > 0 ? r->noop_median / ref->noop_median : 0);
-            bj_num(&j, "busy_ratio_to_reference", ref->busy.rate > 0 ? r->busy.rate / ref->busy.rate : 0);
-            bj_bool(&j, "ok", r->ok);
-            bj_end_obj(&j);
-        }
+        bj_begin_arr(&j, "pools"); /* ratios are to the first pool of the same scheduling policy */
+        for (int s = sched_from; s < sched_to; s++)
+            for (int i = 0; i < nw; i++)
+                json_pool(&j, &res[s][i], &res[s][0], scheds[s], m.cores, busy_s);
         bj_end_arr(&j);
         bj_num(&j, "load1_at_end", bc_loadavg1());
         bj_num(&j, "total_seconds", total);
@@ -489,12 +534,16 @@ int main(int argc, char **argv)
         printf("%s\n", j.buf ? j.buf : "{}");
         bj_free(&j);
     } else {
-        printf("\nratios to %d workers (tasks/s; no-op best/best, median/median):", ref->w);
-        for (int i = 1; i < nw; i++)
-            printf("  %d: no-op %.3f (median %.3f), busy %.3f;", res[i].w,
-                   ref->noop.rate > 0 ? res[i].noop.rate / ref->noop.rate : 0,
-                   ref->noop_median > 0 ? res[i].noop_median / ref->noop_median : 0,
-                   ref->busy.rate > 0 ? res[i].busy.rate / ref->busy.rate : 0);
+        for (int s = sched_from; s < sched_to; s++) {
+            const pool_result *ref = &res[s][0];
+            printf("\nratios to %d workers, workers at %s (tasks/s; no-op best/best, median/median):", ref->w,
+                   s == 0 ? "SCHED_IDLE" : "the default policy");
+            for (int i = 1; i < nw; i++)
+                printf("  %d: no-op %.3f (median %.3f), busy %.3f;", res[s][i].w,
+                       ref->noop.rate > 0 ? res[s][i].noop.rate / ref->noop.rate : 0,
+                       ref->noop_median > 0 ? res[s][i].noop_median / ref->noop_median : 0,
+                       ref->busy.rate > 0 ? res[s][i].busy.rate / ref->busy.rate : 0);
+        }
         printf("\ntotal %.1f s, load %.2f at end%s\n", total, bc_loadavg1(), ok ? "" : "; SOME PHASES FAILED");
     }
     if (g_logpath[0]) {
