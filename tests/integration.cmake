@@ -20,7 +20,7 @@ set(rc_integration_faults
   descriptor_deleted connections_killed master_interrupt job_timeout
   result_lost)
 set(rc_integration_batching
-  job_switch one_at_a_time scan_once nolapsed_forged result_stream_deleted
+  job_switch one_at_a_time scan_once nolapsed_forged result_stream_deleted mixed_delivery
   trim_keeps_pending)
 
 foreach(prog collectives faults batching)

@@ -219,6 +219,45 @@ static void t_result_stream_deleted(void)
     H_STOP_ALL();
 }
 
+/* One delivery carrying the results of two jobs: each job's results go
+ * to its own result stream, none to the other's (where its master would
+ * reject them as not its own and send the tasks again).  Both jobs are
+ * queued before the only worker starts, so a batch taken across the end of
+ * the first job holds tasks of both; its debug log says so. */
+static void t_mixed_delivery(void)
+{
+    enum { TA = 150, TB = 150 };
+    static const char *const dbg[] = {"-v", "-v", NULL};
+    static uint64_t outa[2 * TA], outb[2 * TB];
+    uint64_t pa[2], pb[2];
+    rc_ctx *ctx = h_ctx();
+    rc_job *ja = h_sleep_job(ctx, TA, 0, 80, pa, outa), *jb = h_sleep_job(ctx, TB, 0, 81, pb, outb);
+    H_OK(ctx, rc_job_submit(ja));
+    H_OK(ctx, rc_job_submit(jb));
+    pid_t w = h_spawn_worker(dbg);
+    H_OK(ctx, rc_job_wait(ja));
+    H_OK(ctx, rc_job_wait(jb));
+    h_check_sleep_out(outa, TA, 80);
+    h_check_sleep_out(outb, TB, 81);
+    char *log = h_worker_log(w);
+    H_CHECK(log && strstr(log, "one delivery carries the results of 2 jobs"),
+            "no delivery held results of both jobs: the test proves nothing");
+    free(log);
+    const rc_job *jobs[2] = {ja, jb};
+    for (int i = 0; i < 2; i++) {
+        rc_job_stats s = h_stats(jobs[i], i ? "second job" : "first job");
+        H_EQ_U64(s.done, i ? TB : TA);
+        H_CHECK(s.rejected == 0 && s.republished == 0,
+                "job %d: %llu results rejected, %llu tasks sent again: results went to the other job's stream", i,
+                (unsigned long long)s.rejected, (unsigned long long)s.republished);
+    }
+    H_WAIT(h_xlen() == 0, H_DEADLINE_MS, "%lld acked entries left in the task stream", h_xlen());
+    rc_job_destroy(ja);
+    rc_job_destroy(jb);
+    rc_ctx_destroy(ctx);
+    H_STOP_ALL();
+}
+
 /* Deliveries delete the entries they ack mostly by trimming the stream up
  * to its oldest pending entry.  One worker is frozen holding an old task;
  * another runs a whole job of newer ones: every entry it acked is gone from
@@ -273,6 +312,7 @@ int main(int argc, char **argv)
         {"scan_once", t_scan_once},
         {"nolapsed_forged", t_nolapsed_forged},
         {"result_stream_deleted", t_result_stream_deleted},
+        {"mixed_delivery", t_mixed_delivery},
         {"trim_keeps_pending", t_trim_keeps_pending},
         {NULL, NULL},
     };

@@ -465,6 +465,41 @@ static void t_handback_not_counted(void)
     H_STOP_ALL();
 }
 
+/* A result stream deleted under a running job without an authenticated
+ * cancel (eviction, FLUSHALL, tampering).  A worker whose delivery finds it
+ * gone must keep its tasks - hand them back for a lease - not ack them into
+ * nothing; the master, collecting, recreates the stream and gets every
+ * result without sending a task again.  Acked into nothing, the tasks would
+ * come back only through the master's lost-task scan, as republished ones.
+ * The master does not collect until the worker has met the missing stream,
+ * so it cannot recreate it first; the tasks last 300 ms, so nothing was
+ * delivered before the deletion. */
+static void t_result_stream_gone_keeps_tasks(void)
+{
+    static const char *const opts[] = {"--lease", "2", NULL};
+    rs_rec_setup();
+    rc_ctx *ctx = h_ctx();
+    pid_t w = h_spawn_worker(opts);
+    rjob r;
+    rjob_make(&r, ctx, 4, 300, 1, 100, 353);
+    H_OK(ctx, rc_job_submit(r.job));
+    char res[320];
+    h_res_key(r.job, res, sizeof res);
+    H_EQ_I64(h_cmd_int("DEL %s", res), 1);
+    RS_WAIT_LOG(w, "for a lease for its master to restore");
+    H_OK(ctx, rc_job_wait(r.job));
+    rjob_check(&r);
+    rc_job_stats s = h_stats(r.job, "after its result stream was deleted");
+    H_EQ_U64(s.done, 4);
+    H_CHECK(s.republished == 0, "%llu task(s) sent again: a worker acked a result whose stream was gone, so the "
+            "task was lost until the master's lost-task scan", (unsigned long long)s.republished);
+    h_signal(w, SIGTERM);
+    H_EXPECT_EXIT0(w, H_DEADLINE_MS);
+    rjob_free(&r);
+    rc_ctx_destroy(ctx);
+    H_STOP_ALL();
+}
+
 /* A master context idle while Redis restarts must be able to submit the
  * next job: Redis is up again, nothing is wrong but a stale socket. */
 static void t_submit_after_restart(void)
@@ -1284,6 +1319,7 @@ int main(int argc, char **argv)
         {"sigterm_drain_timeout", t_sigterm_drain_timeout},
         {"sigterm_twice", t_sigterm_twice},
         {"handback_not_counted", t_handback_not_counted},
+        {"result_stream_gone_keeps_tasks", t_result_stream_gone_keeps_tasks},
         {"submit_after_restart", t_submit_after_restart},
         {"redis_restart_aof", t_redis_restart_aof},
         {"poison_crash", t_poison_crash},
