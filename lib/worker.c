@@ -406,16 +406,19 @@ static int is_nogroup(const rc_conn *c, rc_status st)
 }
 
 /* Sleep up to ms, waking early on a stop request. */
-static void nap(const worker *w, long long ms)
+/* Sleep ms, or less once the context has had `stops` stop requests. */
+static void nap_until(const worker *w, long long ms, int stops)
 {
     long long end = rc_now_ms() + ms;
-    while (!interrupted(w)) {
+    while (w->ctx->interrupted < stops) {
         long long left = end - rc_now_ms();
         if (left <= 0)
             break;
         rc_sleep_ms(left < 50 ? left : 50);
     }
 }
+
+static void nap(const worker *w, long long ms) { nap_until(w, ms, 1); }
 
 /* An entry as handed out by Redis: [id, [field, value, ...]] or nil for an
  * entry deleted while pending (Redis < 7).  Everything is checked: the
@@ -921,7 +924,11 @@ static rc_status deliver_many(worker *w, int qi, int n, char (*ids)[ID_MAX], con
         w->redis_down = 1;
         if (w->ctx->interrupted >= 2)
             return st;
-        nap(w, backoff);
+        /* a first stop request does not end this wait (the result is worth
+           Redis coming back for), so it must not end the nap either: woken
+           at once, a draining worker retried the connect in a tight loop,
+           a core per worker for as long as Redis stayed down */
+        nap_until(w, backoff, 2);
         backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
     }
 }

@@ -500,6 +500,57 @@ static void t_result_stream_gone_keeps_tasks(void)
     H_STOP_ALL();
 }
 
+/* CPU seconds (user + system) process pid has used so far. */
+static double proc_cpu_s(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    char *t = h_read_file(path);
+    const char *p = t ? strrchr(t, ')') : NULL;
+    unsigned long long ut = 0, st = 0;
+    int got = p ? sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) : 0;
+    free(t);
+    H_CHECK(got == 2, "cannot read the CPU time of process %ld", (long)pid);
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* A worker told to stop while Redis is down, with a result in hand, keeps
+ * trying to deliver it - the result is worth Redis coming back for - but
+ * with its backoff, asleep: it used to retry the connect in a tight loop, a
+ * core per draining worker.  When Redis is back it delivers and exits 0,
+ * and the job has its answer. */
+static void t_stop_while_redis_down(void)
+{
+    static const char *const lease[] = {"--lease", "30", NULL};
+    rs_rec_setup();
+    rs_redis_aof_on(); /* the job must survive the restart */
+    pid_t w = h_spawn_worker(lease);
+    rc_ctx *ctx = h_ctx();
+    rjob r;
+    rjob_make(&r, ctx, 1, 800, 1, 100, 404);
+    H_OK(ctx, rc_job_submit(r.job));
+    h_pend held;
+    H_CHECK(wait_holder(&w, 1, &held) == w, "the worker did not take the task");
+    rs_redis_shutdown();
+    rs_redis_forget();
+    h_signal(w, SIGTERM);
+    H_WAIT(h_log_contains(w, "retrying"), H_DEADLINE_MS, "the worker does not say it is retrying its delivery");
+    double c0 = proc_cpu_s(w);
+    h_nap_ms(2000);
+    double used = proc_cpu_s(w) - c0;
+    printf("a draining worker waiting for Redis used %.2f s of CPU in 2 s\n", used);
+    H_CHECK(used < 0.5, "a draining worker waiting for Redis used %.2f s of CPU in 2 s: it retries in a busy loop",
+            used);
+    H_CHECK(h_alive(w), "the worker gave up its result while Redis was down");
+    rs_redis_start();
+    H_EXPECT_EXIT0(w, H_DEADLINE_MS);
+    H_OK(ctx, rc_job_wait(r.job));
+    rjob_check(&r);
+    rjob_free(&r);
+    rc_ctx_destroy(ctx);
+    H_STOP_ALL();
+}
+
 /* A master context idle while Redis restarts must be able to submit the
  * next job: Redis is up again, nothing is wrong but a stale socket. */
 static void t_submit_after_restart(void)
@@ -1320,6 +1371,7 @@ int main(int argc, char **argv)
         {"sigterm_twice", t_sigterm_twice},
         {"handback_not_counted", t_handback_not_counted},
         {"result_stream_gone_keeps_tasks", t_result_stream_gone_keeps_tasks},
+        {"stop_while_redis_down", t_stop_while_redis_down},
         {"submit_after_restart", t_submit_after_restart},
         {"redis_restart_aof", t_redis_restart_aof},
         {"poison_crash", t_poison_crash},
