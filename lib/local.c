@@ -5,8 +5,11 @@
  * server's log, and the freshly generated key file the workers read.  No TCP
  * port is opened and nothing is persisted.  Children are put in their own
  * process group, so a Ctrl-C at the terminal reaches only the master, which
- * then stops them in order; and they get PR_SET_PDEATHSIG so that even if the
- * master is killed outright they do not outlive it. */
+ * then stops them in order; and they get PR_SET_PDEATHSIG (SIGKILL) so that
+ * even if the master is killed outright they do not outlive it.  SIGKILL,
+ * not a stop request: the private Redis dies with the master, and a worker
+ * asked to stop finishes its task and then waits for Redis to come back to
+ * deliver it, which this one never does. */
 #include "internal.h"
 
 #include <dirent.h>
@@ -67,7 +70,7 @@ static int find_program(const char *name, char *out, size_t n)
 static void child_setup(pid_t parent)
 {
     setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
         _exit(127); /* the parent died before prctl took effect */
     signal(SIGINT, SIG_DFL);

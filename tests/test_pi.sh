@@ -185,6 +185,29 @@ case_pi_ctrl_c() {
   ctrl_c_round terminal group
 }
 
+# The master killed outright while its workers hold tasks: nothing it
+# started may outlive it - not a worker half-way through a task, not one that
+# has finished and finds its Redis gone (a draining worker waits for Redis to
+# come back, which a private one never does).  Its private directory stays:
+# nobody is left to remove it.
+none_left() { [ -z "$(pgrep -f -- "$BASE")" ]; }
+
+case_pi_kill9() {
+  local m left
+  private_pi kill9
+  TMPDIR=$BASE/tmp bg "$PRIV" "${BIG[@]}" --workers 2 --json >"$BASE.out" 2>"$BASE.err"
+  m=$BG
+  wait_for "kill9: the private directory and redis socket" 20 sock_up &&
+    wait_for "kill9: 2 running workers" 20 nworkers_up 2 &&
+    wait_for "kill9: workers holding tasks of the job" 30 tasks_in_hand
+  log "kill9: job running: $(pgrep -af -- "$BASE" | tr '\n' ';')"
+  kill -KILL "$m"
+  wait_gone "$m" 10
+  wait_for "kill9: every process the master started to be gone" 15 none_left
+  left=$(pgrep -af -- "$BASE")
+  check "kill9: no process outlives a master killed -9 (found: $left)" [ -z "$left" ]
+}
+
 # expect_status WANT LABEL NEEDLE ARGS...: run pi ARGS, status must be WANT
 # ("nonzero" for any failure) within 20 s, and stderr must mention NEEDLE.
 expect_status() {
@@ -264,7 +287,7 @@ case_pi_sigterm() {
 }
 
 case "$CASE" in
-pi_bitident | pi_embedded | pi_ctrl_c | pi_errors | pi_linger | pi_sigterm | pi_encrypt) "case_$CASE" ;;
+pi_bitident | pi_embedded | pi_ctrl_c | pi_kill9 | pi_errors | pi_linger | pi_sigterm | pi_encrypt) "case_$CASE" ;;
 *) echo "test_pi.sh: unknown case '$CASE'" >&2; exit 2 ;;
 esac
 finish
