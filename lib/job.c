@@ -48,6 +48,7 @@ enum { OUT_KEEP, OUT_GATHER, OUT_GATHERV, OUT_REDUCE };
 enum { ST_NEW, ST_RUNNING, ST_DONE };
 
 #define SUBMIT_BATCH 256                 /* tasks per transaction, at most */
+#define SUBMIT_DEPTH 4                   /* transactions sent ahead of their replies */
 #define SUBMIT_BYTES ((size_t)4 << 20)   /* task input per transaction, at most (one larger goes alone) */
 #define INLINE_DESC_TASKS 8              /* tasks whose entry carries the descriptor too */
 #define INLINE_DESC_BYTES 1024           /* when it is at most this big */
@@ -717,16 +718,45 @@ rc_status rc_job_submit(rc_job *j)
         if (st == RC_OK)
             st = s3;
     }
-    for (uint64_t r0 = n; st == RC_OK && r0 < j->ntasks; r0 += n) {
-        size_t m = 0;
-        for (; m < SUBMIT_BATCH && r0 + m < j->ntasks; m++)
-            ranks[m] = r0 + m;
-        n = block_len(j, ranks, m);
-        st = xadd_tasks(j, ranks, n, j->ids + r0);
+    /* The other blocks, SUBMIT_DEPTH in flight: Redis adds one while we
+       encode the next.  One at a time, the master's encoding and Redis'
+       EXEC took turns, and a pool of 256 workers drained the stream as
+       fast as blocks came: it held one block or none. */
+    struct { uint64_t r0; size_t n; } fl[SUBMIT_DEPTH];
+    int head = 0, nfl = 0;
+    for (uint64_t r0 = n; st == RC_OK && (r0 < j->ntasks || nfl);) {
+        if (r0 < j->ntasks && nfl < SUBMIT_DEPTH) {
+            if (ctx->interrupted) { /* a million tasks take seconds to add: Ctrl-C must not wait for them */
+                st = job_err(j, RC_ECANCELED, "job %s interrupted while its tasks were being added (%llu of %llu "
+                             "sent)", j->idhex, (unsigned long long)r0, (unsigned long long)j->ntasks);
+                break;
+            }
+            size_t m = 0;
+            for (; m < SUBMIT_BATCH && r0 + m < j->ntasks; m++)
+                ranks[m] = r0 + m;
+            m = block_len(j, ranks, m);
+            if ((st = pipe_tasks(j, ranks, m)) == RC_OK && (st = rc_conn_send(ctx->conn, &j->pipe)) != RC_OK)
+                job_err(j, st, "cannot queue task %llu: %s", (unsigned long long)r0, ctx->conn->err);
+            rc_pipe_reset(&j->pipe);
+            if (st == RC_OK) {
+                int slot = (head + nfl++) % SUBMIT_DEPTH;
+                fl[slot].r0 = r0;
+                fl[slot].n = m;
+                r0 += m;
+            }
+            continue;
+        }
+        st = read_tasks(j, &fl[head].r0, fl[head].n, j->ids + fl[head].r0);
+        head = (head + 1) % SUBMIT_DEPTH;
+        nfl--;
     }
     if (st != RC_OK) {
         char keep[512];
         snprintf(keep, sizeof keep, "%s", j->errmsg);
+        /* what the blocks still in flight added is read too, so that the
+           cancel removes it by id */
+        for (; nfl && ctx->conn->c; nfl--, head = (head + 1) % SUBMIT_DEPTH)
+            (void)read_tasks(j, &fl[head].r0, fl[head].n, j->ids + fl[head].r0);
         (void)rc_job_cancel(j);
         job_err(j, st, "%s", keep);
         j->result = st;

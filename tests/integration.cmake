@@ -17,7 +17,7 @@ set(rc_integration_collectives
 set(rc_integration_faults
   worker_join_midjob kill9_midjob stalled_worker tamper_task tamper_result
   wrong_key_worker sigterm_drain linger queue_removed queue_removed_midjob
-  descriptor_deleted connections_killed master_interrupt job_timeout
+  descriptor_deleted connections_killed master_interrupt master_interrupt_submit submit_oom job_timeout
   result_lost)
 set(rc_integration_batching
   job_switch one_at_a_time scan_once nolapsed_forged result_stream_deleted mixed_delivery

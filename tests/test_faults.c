@@ -664,6 +664,73 @@ static void t_master_interrupt(void)
     rc_ctx_destroy(ctx);
 }
 
+/* Ctrl-C while a big job's tasks are still being added (a million take
+ * seconds): rc_job_submit returns RC_ECANCELED at the next block instead of
+ * adding the rest first, and what it had added is removed. */
+static void t_master_interrupt_submit(void)
+{
+    enum { T = 1000000 };
+    uint64_t params[2], *out = malloc(2 * (size_t)T * sizeof *out);
+    H_CHECK(out != NULL, "out of memory");
+    rc_ctx *ctx = h_ctx();
+    rc_job *j = h_sleep_job(ctx, T, 10, 92, params, out); /* no workers */
+    g_master = ctx;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, 0}, {0, 100000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    H_ST(ctx, rc_job_submit(j), RC_ECANCELED);
+    printf("master saw: %s\n", rc_ctx_errmsg(ctx));
+    H_CONTAINS(rc_ctx_errmsg(ctx), "interrupted while its tasks were being added");
+    H_EQ_U64(h_count_keys("job:*"), 0);
+    H_EQ_U64(h_xlen(), 0);
+    rc_job_destroy(j);
+    g_master = NULL;
+    rc_ctx_destroy(ctx);
+    free(out);
+}
+
+/* Redis runs out of memory while a job's tasks are being added, with
+ * several blocks in flight: rc_job_submit fails with Redis' own reason and
+ * takes back every task that went in - the stream is empty, no job key is
+ * left - and once there is room again the next job runs. */
+static void t_submit_oom(void)
+{
+    enum { T = 200000 };
+    uint64_t params[2], *out = malloc(2 * (size_t)T * sizeof *out);
+    H_CHECK(out != NULL, "out of memory");
+    rc_ctx *ctx = h_ctx();
+    redisReply *r = h_cmd("INFO memory");
+    const char *u = r->type == REDIS_REPLY_STRING ? strstr(r->str, "used_memory:") : NULL;
+    long long used = u ? atoll(u + 12) : 0;
+    freeReplyObject(r);
+    H_CHECK(used > 0, "no used_memory in INFO memory");
+    /* room for about 15000 of the 200000 tasks */
+    freeReplyObject(h_cmd("CONFIG SET maxmemory %lld", used + (3LL << 20)));
+    freeReplyObject(h_cmd("CONFIG SET maxmemory-policy noeviction"));
+    rc_job *j = h_sleep_job(ctx, T, 10, 93, params, out); /* no workers */
+    rc_status st = rc_job_submit(j);
+    printf("submit under maxmemory: %s: %s\n", h_stname(st), rc_ctx_errmsg(ctx));
+    H_CHECK(st != RC_OK, "a job of %d tasks went into a Redis with room for a tenth of them", T);
+    H_CONTAINS(rc_ctx_errmsg(ctx), "OOM");
+    rc_job_destroy(j);
+    freeReplyObject(h_cmd("CONFIG SET maxmemory 0"));
+    H_EQ_U64(h_xlen(), 0);
+    H_EQ_U64(h_count_keys("job:*"), 0);
+    h_spawn_workers(1, NULL, NULL);
+    uint64_t p2[2], o2[2 * 4];
+    rc_job *k = h_sleep_job(ctx, 4, 1, 94, p2, o2);
+    H_OK(ctx, rc_job_run(k));
+    h_check_sleep_out(o2, 4, 94);
+    rc_job_destroy(k);
+    rc_ctx_destroy(ctx);
+    free(out);
+    H_STOP_ALL();
+}
+
 /* The master's connection drops after Redis executed its read of the
  * results but before the reply arrived (here: Redis closes a client whose
  * reply exceeds client-output-buffer-limit, after running the command; a
@@ -751,6 +818,8 @@ int main(int argc, char **argv)
         {"descriptor_deleted", t_descriptor_deleted},
         {"connections_killed", t_connections_killed},
         {"master_interrupt", t_master_interrupt},
+        {"master_interrupt_submit", t_master_interrupt_submit},
+        {"submit_oom", t_submit_oom},
         {"job_timeout", t_job_timeout},
         {"result_lost", t_result_lost},
         {NULL, NULL},
