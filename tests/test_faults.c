@@ -639,6 +639,20 @@ static void on_alarm(int sig)
     rc_ctx_interrupt(g_master); /* documented as async-signal-safe */
 }
 
+/* In usec microseconds (under a second), SIGALRM calls rc_ctx_interrupt(ctx),
+ * as a Ctrl-C handler would. */
+static void interrupt_in(rc_ctx *ctx, long usec)
+{
+    g_master = ctx;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, 0}, {0, usec}};
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
 /* rc_ctx_interrupt from a signal handler makes a blocked rc_job_wait return
  * RC_ECANCELED and remove the job's tasks and keys. */
 static void t_master_interrupt(void)
@@ -647,14 +661,7 @@ static void t_master_interrupt(void)
     rc_ctx *ctx = h_ctx();
     rc_job *j = h_sleep_job(ctx, 8, 10, 91, params, out); /* no workers: cannot finish */
     H_OK(ctx, rc_job_submit(j));
-    g_master = ctx;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, NULL);
-    struct itimerval it = {{0, 0}, {0, 300000}};
-    setitimer(ITIMER_REAL, &it, NULL);
+    interrupt_in(ctx, 300000);
     H_ST(ctx, rc_job_wait(j), RC_ECANCELED);
     printf("master saw: %s\n", rc_ctx_errmsg(ctx));
     H_EQ_U64(h_count_keys("job:*"), 0);
@@ -674,14 +681,7 @@ static void t_master_interrupt_submit(void)
     H_CHECK(out != NULL, "out of memory");
     rc_ctx *ctx = h_ctx();
     rc_job *j = h_sleep_job(ctx, T, 10, 92, params, out); /* no workers */
-    g_master = ctx;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, NULL);
-    struct itimerval it = {{0, 0}, {0, 100000}};
-    setitimer(ITIMER_REAL, &it, NULL);
+    interrupt_in(ctx, 100000);
     H_ST(ctx, rc_job_submit(j), RC_ECANCELED);
     printf("master saw: %s\n", rc_ctx_errmsg(ctx));
     H_CONTAINS(rc_ctx_errmsg(ctx), "interrupted while its tasks were being added");
