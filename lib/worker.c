@@ -405,7 +405,6 @@ static int is_nogroup(const rc_conn *c, rc_status st)
     return st == RC_EREDIS && c->c && (strstr(c->err, "NOGROUP") != NULL || strstr(c->err, "UNBLOCKED") != NULL);
 }
 
-/* Sleep up to ms, waking early on a stop request. */
 /* Sleep ms, or less once the context has had `stops` stop requests. */
 static void nap_until(const worker *w, long long ms, int stops)
 {
@@ -418,6 +417,7 @@ static void nap_until(const worker *w, long long ms, int stops)
     }
 }
 
+/* Sleep up to ms, waking early on a stop request. */
 static void nap(const worker *w, long long ms) { nap_until(w, ms, 1); }
 
 /* An entry as handed out by Redis: [id, [field, value, ...]] or nil for an
@@ -608,54 +608,49 @@ static int delivery_args(const wqueue *q, int n, char (*ids)[ID_MAX], char (*res
     return k;
 }
 
-/* -1, 0, 1 as stream id a is below, equal to or above b; ids that do not
- * parse compare as equal (the caller then claims no order). */
-static int id_cmp(const char *a, const char *b)
-{
-    unsigned long long am, as, bm, bs;
-    if (sscanf(a, "%llu-%llu", &am, &as) != 2 || sscanf(b, "%llu-%llu", &bm, &bs) != 2)
-        return 0;
-    return am != bm ? (am < bm ? -1 : 1) : as != bs ? (as < bs ? -1 : 1) : 0;
-}
-
 /* The arguments of DELIVER_SMALL, laid out so that the script touches each
  * result once, in one unpack, instead of building tables entry by entry
  * (that Lua bookkeeping was two thirds of the script's time on a batch of
  * 64).  The entries are grouped by result stream - groups in order of first
- * appearance, plain acks last.  KEYS the task stream, then the m result streams; ARGV
- * group, sorted ('1': the ids below ascend, so the script may search them),
- * m, the m group sizes, the number of plain acks, the ids, then 'e' and the
- * envelope of each result.  av/al hold 8 + 5n slots; returns the argument
- * count, *ngroups m and grp[] each group's first entry in the caller's
- * numbering. */
+ * appearance, plain acks last.  KEYS the task stream, then the m result
+ * streams; ARGV group, sorted ('1': the ids below ascend, so the script may
+ * search them), m, the m group sizes, the number of plain acks, the ids,
+ * then 'e' and the envelope of each result.  av/al hold 8 + 5n slots;
+ * returns the argument count, *ngroups m and gid[i] entry i's group (-1: a
+ * plain ack). */
 static int small_args(const wqueue *q, int n, char (*ids)[ID_MAX], char (*res)[320],
                       const unsigned char *const *envs, const size_t *lens, const char *sha, char (*num)[16],
-                      const char **av, size_t *al, int *ngroups, int *grp)
+                      const char **av, size_t *al, int *ngroups, int *gid)
 {
-    int m = 0, sizes[MAXB], order[MAXB], pos = 0;
+    int m = 0, na = 0, first[MAXB], sizes[MAXB], order[MAXB], pos = 0;
     for (int i = 0; i < n; i++) {
-        if (!lens[i])
+        gid[i] = -1;
+        if (!lens[i]) {
+            na++;
             continue;
+        }
         int g = 0;
-        while (g < m && strcmp(res[grp[g]], res[i]) != 0)
+        while (g < m && strcmp(res[first[g]], res[i]) != 0)
             g++;
         if (g == m) {
-            grp[m] = i;
+            first[m] = i;
             sizes[m++] = 0;
         }
         sizes[g]++;
+        gid[i] = g;
     }
-    for (int g = 0; g < m; g++)
-        for (int i = grp[g]; i < n; i++)
-            if (lens[i] && (i == grp[g] || strcmp(res[grp[g]], res[i]) == 0))
+    for (int g = 0; g <= m; g++) /* group by group, then (g == m) the plain acks */
+        for (int i = 0; i < n; i++)
+            if (gid[i] == (g < m ? g : -1))
                 order[pos++] = i;
-    int na = n - pos;
-    for (int i = 0; i < n; i++)
-        if (!lens[i])
-            order[pos++] = i;
     int sorted = 1;
-    for (int i = 1; i < n && sorted; i++)
-        sorted = id_cmp(ids[order[i - 1]], ids[order[i]]) < 0;
+    unsigned long long pm = 0, ps = 0;
+    for (int i = 0; i < n && sorted; i++) {
+        unsigned long long ms = 0, seq = 0;
+        sorted = sscanf(ids[order[i]], "%llu-%llu", &ms, &seq) == 2 && (i == 0 || ms > pm || (ms == pm && seq > ps));
+        pm = ms;
+        ps = seq;
+    }
     int k = 0;
     snprintf(num[0], sizeof num[0], "%d", 1 + m);
     snprintf(num[1], sizeof num[1], "%d", m);
@@ -665,7 +660,7 @@ static int small_args(const wqueue *q, int n, char (*ids)[ID_MAX], char (*res)[3
     av[k] = num[0]; al[k++] = strlen(num[0]);
     av[k] = q->kn.tasks; al[k++] = q->kn.tasks_len;
     for (int g = 0; g < m; g++) {
-        av[k] = res[grp[g]]; al[k++] = strlen(res[grp[g]]);
+        av[k] = res[first[g]]; al[k++] = strlen(res[first[g]]);
     }
     av[k] = RC_GROUP; al[k++] = strlen(RC_GROUP);
     av[k] = sorted ? "1" : "0"; al[k++] = 1;
@@ -702,8 +697,8 @@ static rc_status deliver_small(worker *w, int qi, int n, char (*ids)[ID_MAX], ch
     char num[3 + MAXB][16];
     const char *av[8 + 5 * MAXB];
     size_t al[8 + 5 * MAXB];
-    int grp[MAXB], m;
-    int k = small_args(q, n, ids, res, envs, lens, sha, num, av, al, &m, grp);
+    int gid[MAXB], m;
+    int k = small_args(q, n, ids, res, envs, lens, sha, num, av, al, &m, gid);
     if (m > 1)
         rc_log(w->ctx, RC_LOG_DEBUG, "one delivery carries the results of %d jobs", m);
     rc_pipe_reset(&w->pipe);
@@ -736,18 +731,11 @@ static rc_status deliver_small(worker *w, int qi, int n, char (*ids)[ID_MAX], ch
        plain acks always are */
     if (st == RC_OK && (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)m))
         st = RC_EPROTO;
-    for (int i = 0; st == RC_OK && i < n; i++)
-        refused[i] = 0;
-    for (int g = 0; st == RC_OK && g < m; g++) {
-        const redisReply *v = r->element[g];
-        if (v->type != REDIS_REPLY_INTEGER) {
+    for (int g = 0; st == RC_OK && g < m; g++)
+        if (r->element[g]->type != REDIS_REPLY_INTEGER)
             st = RC_EPROTO;
-            break;
-        }
-        for (int i = grp[g]; i < n; i++)
-            if (lens[i] && strcmp(res[i], res[grp[g]]) == 0)
-                refused[i] = v->integer == 0;
-    }
+    for (int i = 0; st == RC_OK && i < n; i++)
+        refused[i] = gid[i] >= 0 && r->element[gid[i]]->integer == 0;
     if (st == RC_EPROTO)
         snprintf(c->err, sizeof c->err, "unexpected reply from the delivery script");
     if (r) freeReplyObject(r);
