@@ -21,7 +21,7 @@ find_package(Threads REQUIRED)
 add_executable(test_resilience test_resilience.c)
 target_link_libraries(test_resilience PRIVATE redcoll PkgConfig::HIREDIS Threads::Threads m)
 target_compile_definitions(test_resilience PRIVATE _GNU_SOURCE)
-add_dependencies(test_resilience testworker pi)
+add_dependencies(test_resilience testworker pi redcoll-cli)
 
 add_executable(chaos chaos.c)
 target_link_libraries(chaos PRIVATE redcoll PkgConfig::HIREDIS Threads::Threads m)
@@ -33,7 +33,7 @@ add_dependencies(chaos testworker)
 set(rc_resilience_tests
   kill9_recovery_time:90 stall_sigstop:90 sigterm_drain_timeout:90 sigterm_twice:90
   handback_not_counted:90 result_stream_gone_keeps_tasks:90 stop_while_redis_down:90 submit_after_restart:90 redis_restart_aof:150 poison_crash:90
-  poison_fail_always:90 flaky_once:90 reattach:150 retention:90 retention_leftovers:90
+  poison_fail_always:90 failed_task_text:90 flaky_once:90 reattach:150 retention:90 retention_leftovers:90
   multiqueue_priority:90 registry:90)
 
 foreach(entry ${rc_resilience_tests})
@@ -41,7 +41,8 @@ foreach(entry ${rc_resilience_tests})
   list(GET parts 0 sub)
   list(GET parts 1 timeout)
   set(name resilience.${sub})
-  add_test(NAME ${name} COMMAND test_resilience ${sub} $<TARGET_FILE:testworker> $<TARGET_FILE:pi>)
+  add_test(NAME ${name} COMMAND test_resilience ${sub} $<TARGET_FILE:testworker> $<TARGET_FILE:pi>
+           $<TARGET_FILE:redcoll-cli>)
   set_tests_properties(${name} PROPERTIES LABELS "integration;resilience" TIMEOUT ${timeout})
   set_property(TEST ${name} APPEND PROPERTY ENVIRONMENT RC_RES_SLOW=${RC_RES_SLOW})
   rc_redis_fixture(${name})

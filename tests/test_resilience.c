@@ -17,7 +17,8 @@
 #include "harness.h"
 #include "resilience.h"
 
-static const char *g_pi; /* the pi binary (argv[3]), for the tests that drive it */
+static const char *g_pi;  /* the pi binary (argv[3]), for the tests that drive it */
+static const char *g_cli; /* the redcoll command (argv[4]) */
 
 /* ------------------------------------------------------------------ */
 /* Jobs of the record kernel                                             */
@@ -788,6 +789,58 @@ static void t_poison_fail_always(void)
     H_STOP_ALL();
 }
 
+/* `redcoll tasks` shows a failed task's own message even when its failure
+ * shares a result entry with other results (a small delivery is one entry,
+ * a field per result): the text is found by rank inside the entry.  The
+ * master only submits, so the results wait in Redis to be looked at. */
+static int run_capture(const char *const *argv, const char *name, char **out);
+
+static void t_failed_task_text(void)
+{
+    enum { T = 16, K = 5 };
+    static const char *const opts[] = {"--max-attempts", "1", NULL};
+    H_CHECK(g_cli != NULL, "no redcoll command given (argv[4])");
+    rc_ctx *ctx = h_ctx();
+    h_spawn_workers(1, opts, NULL);
+    uint64_t p[1] = {K}, out[T];
+    rc_job *j = NULL;
+    H_OK(ctx, rc_job_create(ctx, "fail", T, &j));
+    H_OK(ctx, rc_job_bcast(j, p, 1, RC_UINT64));
+    H_OK(ctx, rc_job_gather(j, out, 1, RC_UINT64));
+    H_OK(ctx, rc_job_submit(j));
+    char res[320];
+    h_res_key(j, res, sizeof res);
+    H_WAIT(h_results(res) == T, H_DEADLINE_MS, "%lld of %d results delivered", h_results(res), T);
+    long long entries = h_cmd_int("XLEN %s", res);
+    printf("%d results in %lld result entries\n", T, entries);
+    H_CHECK(entries < T, "no two results share an entry: the test proves nothing");
+    const char *argv[] = {g_cli,      "tasks",   rc_job_id(j), "--redis", H.url, "--key-file",
+                          H.keyfile, "--queue", H.queue,      NULL};
+    char *txt = NULL;
+    int st = run_capture(argv, "tasks", &txt);
+    H_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "redcoll tasks: status 0x%x", (unsigned)st);
+    printf("redcoll tasks:\n%s", txt ? txt : "");
+    char want[80];
+    snprintf(want, sizeof want, "%8d  failed", K);
+    const char *line = txt ? strstr(txt, want) : NULL;
+    H_CHECK(line != NULL, "no line \"%s\" for the failed task", want);
+    size_t len = strcspn(line, "\n");
+    snprintf(want, sizeof want, HK_FAIL_TEXT " %d", K);
+    char row[600];
+    snprintf(row, sizeof row, "%.*s", (int)(len < sizeof row - 1 ? len : sizeof row - 1), line);
+    H_CONTAINS(row, want);
+    int done = 0;
+    for (const char *q = txt; (q = strstr(q, "  done ")) != NULL; q++)
+        done++;
+    H_EQ_I64(done, T - 1);
+    free(txt);
+    H_ST(ctx, rc_job_wait(j), RC_EKERNEL);
+    H_CONTAINS(rc_ctx_errmsg(ctx), want);
+    rc_job_destroy(j);
+    rc_ctx_destroy(ctx);
+    H_STOP_ALL();
+}
+
 /* A kernel that fails only the first attempt of every task: the job
  * succeeds exactly, each task needing a second attempt. */
 static void t_flaky_once(void)
@@ -1376,6 +1429,7 @@ int main(int argc, char **argv)
         {"redis_restart_aof", t_redis_restart_aof},
         {"poison_crash", t_poison_crash},
         {"poison_fail_always", t_poison_fail_always},
+        {"failed_task_text", t_failed_task_text},
         {"flaky_once", t_flaky_once},
         {"reattach", t_reattach},
         {"retention", t_retention},
@@ -1386,5 +1440,7 @@ int main(int argc, char **argv)
     };
     if (argc > 3 && argv[3][0])
         g_pi = argv[3];
+    if (argc > 4 && argv[4][0])
+        g_cli = argv[4];
     return h_main(argc, argv, tests);
 }
