@@ -541,9 +541,10 @@ static void read_parse(worker *w, const read_cmd *rc, redisReply *r, redisReply 
         freeReplyObject(r);
 }
 
-/* The job's descriptor is missing.  Drop the task if the job is over, else
- * hand it back (a master restores a descriptor deleted without the key). */
-static rc_status orphaned(worker *w, int qi, const char *id, uint64_t job, uint64_t rank)
+/* The job's descriptor or result stream (`missing` says which) is gone.
+ * Drop the task if the job is over, else hand it back (a master restores
+ * keys deleted without the key). */
+static rc_status orphaned(worker *w, int qi, const char *id, uint64_t job, uint64_t rank, const char *missing)
 {
     char hex[17], what[120];
     rc_hex64(job, hex);
@@ -559,8 +560,8 @@ static rc_status orphaned(worker *w, int qi, const char *id, uint64_t job, uint6
        may restore the descriptor; if it never does, the task ages past the
        retention time and is dropped.  Not handed back at once, so leftovers
        of a dead master cannot crowd out live jobs. */
-    rc_log(w->ctx, RC_LOG_WARN, "job %s's descriptor is missing without an authenticated end; leaving task %llu "
-                                "for a lease for its master to restore", hex, (unsigned long long)rank);
+    rc_log(w->ctx, RC_LOG_WARN, "job %s's %s is missing without an authenticated end; leaving task %llu "
+                                "for a lease for its master to restore", hex, missing, (unsigned long long)rank);
     rc_status st = handback_ex(w, w->conn, id, qi, job, rank, 1, "0");
     return is_nogroup(w->conn, st) ? st : RC_OK;
 }
@@ -889,7 +890,7 @@ static rc_status deliver_many(worker *w, int qi, int n, char (*ids)[ID_MAX], con
                 if (refused[i]) { /* the job's result stream is gone: it ended, or someone deleted it */
                     rc_env claim;
                     uint64_t rank = lens[i] && rc_wire_peek(envs[i], lens[i], &claim) == RC_OK ? claim.rank : 0;
-                    rc_status o = orphaned(w, qi, ids[i], jobs[i], rank);
+                    rc_status o = orphaned(w, qi, ids[i], jobs[i], rank, "result stream");
                     if (o != RC_OK)
                         st = o;
                 }
@@ -1318,7 +1319,7 @@ static rc_status run_entry(worker *w, int qi, const char *id, unsigned char *buf
         desc = NULL;
     job_cache *jc = job_lookup(w, qi, e.job, desc, desc_len, &gone, why, sizeof why, &st);
     if (!jc && gone)
-        return orphaned(w, qi, id, e.job, e.rank);
+        return orphaned(w, qi, id, e.job, e.rank, "descriptor");
     if (!jc) {
         if (st == RC_EREDIS)
             return st;
