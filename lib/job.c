@@ -516,17 +516,7 @@ static int parse_id(const redisReply *r, stream_id *id)
 {
     if (!r || r->type != REDIS_REPLY_STRING)
         return -1;
-    char buf[64];
-    if (r->len >= sizeof buf)
-        return -1;
-    memcpy(buf, r->str, r->len);
-    buf[r->len] = '\0';
-    unsigned long long ms, seq;
-    if (sscanf(buf, "%llu-%llu", &ms, &seq) != 2)
-        return -1;
-    id->ms = ms;
-    id->seq = seq;
-    return 0;
+    return rc_stream_id_parse(r->str, r->len, &id->ms, &id->seq);
 }
 
 /* How many of the tasks from ranks[0] on go in one transaction. */

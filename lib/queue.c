@@ -264,6 +264,35 @@ void rc_hex64(uint64_t v, char out[17])
     out[16] = '\0';
 }
 
+/* digits [s, e) into *v; 0, or -1 if empty, not all digits, or over 2^64 - 1 */
+static int parse_u64(const char *s, const char *e, uint64_t *v)
+{
+    if (s == e || e - s > 20)
+        return -1;
+    uint64_t x = 0;
+    for (; s < e; s++) {
+        unsigned d = (unsigned)(unsigned char)*s - '0';
+        if (d > 9)
+            return -1;
+        if (x > UINT64_MAX / 10 || (x == UINT64_MAX / 10 && d > UINT64_MAX % 10))
+            return -1; /* only a 20th digit can get here */
+        x = x * 10 + d;
+    }
+    *v = x;
+    return 0;
+}
+
+int rc_stream_id_parse(const char *s, size_t n, uint64_t *ms, uint64_t *seq)
+{
+    const char *dash = s ? memchr(s, '-', n) : NULL;
+    uint64_t a, b;
+    if (!dash || parse_u64(s, dash, &a) != 0 || parse_u64(dash + 1, s + n, &b) != 0)
+        return -1;
+    *ms = a;
+    *seq = b;
+    return 0;
+}
+
 void rc_job_keys(const char *q, uint64_t job, char *meta, size_t metalen, char *res, size_t reslen)
 {
     char hex[17];

@@ -645,10 +645,11 @@ static int small_args(const wqueue *q, int n, char (*ids)[ID_MAX], char (*res)[3
             if (gid[i] == (g < m ? g : -1))
                 order[pos++] = i;
     int sorted = 1;
-    unsigned long long pm = 0, ps = 0;
+    uint64_t pm = 0, ps = 0;
     for (int i = 0; i < n && sorted; i++) {
-        unsigned long long ms = 0, seq = 0;
-        sorted = sscanf(ids[order[i]], "%llu-%llu", &ms, &seq) == 2 && (i == 0 || ms > pm || (ms == pm && seq > ps));
+        uint64_t ms = 0, seq = 0;
+        sorted = rc_stream_id_parse(ids[order[i]], strlen(ids[order[i]]), &ms, &seq) == 0 &&
+                 (i == 0 || ms > pm || (ms == pm && seq > ps));
         pm = ms;
         ps = seq;
     }
@@ -872,8 +873,11 @@ static rc_status deliver_many(worker *w, int qi, int n, char (*ids)[ID_MAX], con
 {
     wqueue *q = &w->q[qi];
     char res[MAXB][320];
-    for (int i = 0; i < n; i++)
-        rc_job_keys(q->name, jobs[i], NULL, 0, res[i], sizeof res[i]);
+    for (int i = 0; i < n; i++) /* a batch is mostly one job's: name its stream once */
+        if (i > 0 && jobs[i] == jobs[i - 1])
+            memcpy(res[i], res[i - 1], sizeof res[i]);
+        else
+            rc_job_keys(q->name, jobs[i], NULL, 0, res[i], sizeof res[i]);
     long long backoff = 100;
     for (int tries = 0;; tries++) {
         int refused[MAXB] = {0};
@@ -1208,7 +1212,11 @@ static rc_status send_result(worker *w, int qi, const char *id, const rc_env *ta
     w->outbox.off[k] = w->outbox.used;
     w->outbox.len[k] = n;
     w->outbox.job[k] = task->job;
-    snprintf(w->outbox.id[k], ID_MAX, "%s", id);
+    size_t il = strlen(id);
+    if (il >= ID_MAX)
+        il = ID_MAX - 1; /* ids were checked shorter when taken */
+    memcpy(w->outbox.id[k], id, il);
+    w->outbox.id[k][il] = '\0';
     w->outbox.qi = qi;
     w->outbox.used += n;
     w->outbox.n++;

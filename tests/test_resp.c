@@ -279,10 +279,80 @@ static void test_bad(void)
     }
 }
 
+/* Stream ids arrive in replies (from Redis: hostile until proven) and are
+   parsed once per task; anything but two plain decimal numbers that fit in
+   64 bits is refused, where sscanf("%llu") took signs, spaces and wrapped
+   overflow. */
+static void test_stream_ids(void)
+{
+    static const struct { const char *s; int ok; uint64_t ms, seq; } cases[] = {
+        {"1764691234567-0", 1, 1764691234567ULL, 0},
+        {"0-1", 1, 0, 1},
+        {"18446744073709551615-18446744073709551615", 1, UINT64_MAX, UINT64_MAX},
+        {"00000000000000000001-7", 1, 1, 7},
+        {"18446744073709551616-0", 0, 0, 0},   /* 2^64 */
+        {"0-99999999999999999999", 0, 0, 0},   /* over 2^64 */
+        {"000000000000000000001-0", 0, 0, 0},  /* 21 digits */
+        {"", 0, 0, 0}, {"-", 0, 0, 0}, {"1-", 0, 0, 0}, {"-1", 0, 0, 0}, {"12", 0, 0, 0},
+        {"+1-2", 0, 0, 0}, {" 1-2", 0, 0, 0}, {"1-2 ", 0, 0, 0}, {"1--2", 0, 0, 0},
+        {"1-2-3", 0, 0, 0}, {"1x-2", 0, 0, 0}, {"-1-2", 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint64_t ms = 42, seq = 42;
+        int rv = rc_stream_id_parse(cases[i].s, strlen(cases[i].s), &ms, &seq);
+        CHECK((rv == 0) == cases[i].ok, "id '%s': %s", cases[i].s, rv == 0 ? "accepted" : "refused");
+        if (cases[i].ok && rv == 0)
+            CHECK(ms == cases[i].ms && seq == cases[i].seq, "id '%s' read as %llu-%llu", cases[i].s,
+                  (unsigned long long)ms, (unsigned long long)seq);
+        if (!cases[i].ok)
+            CHECK(ms == 42 && seq == 42, "refused id '%s' changed the output", cases[i].s);
+    }
+    /* the length given is the id: bytes after it are not read */
+    uint64_t ms = 0, seq = 0;
+    CHECK(rc_stream_id_parse("12-34junk", 5, &ms, &seq) == 0 && ms == 12 && seq == 34, "id within a longer buffer");
+    CHECK(rc_stream_id_parse(NULL, 0, &ms, &seq) != 0, "NULL id accepted");
+}
+
+/* The command writer's protocol, byte for byte: the counts are formatted by
+   hand, so every width of count and length is checked. */
+static void test_commands(void)
+{
+    rc_pipe p = {0};
+    const char *av[12];
+    size_t al[12];
+    static char big[1234567];
+    memset(big, 'x', sizeof big);
+    av[0] = "XADD"; al[0] = 4;
+    av[1] = ""; al[1] = 0;
+    av[2] = "0123456789"; al[2] = 10;
+    CHECK(rc_pipe_cmd(&p, 3, av, al) == RC_OK, "small command");
+    static const char want[] = "*3\r\n$4\r\nXADD\r\n$0\r\n\r\n$10\r\n0123456789\r\n";
+    CHECK(p.len == sizeof want - 1 && memcmp(p.buf, want, p.len) == 0, "small command bytes: '%.*s'", (int)p.len, p.buf);
+    rc_pipe_reset(&p);
+    for (int i = 0; i < 12; i++) {
+        av[i] = "a";
+        al[i] = 1;
+    }
+    CHECK(rc_pipe_cmd(&p, 12, av, NULL) == RC_OK, "12 arguments, lengths by strlen");
+    CHECK(p.len == 5 + 12 * 7 && memcmp(p.buf, "*12\r\n$1\r\na\r\n", 12) == 0, "12-argument header: '%.*s'",
+          (int)p.len, p.buf);
+    rc_pipe_reset(&p);
+    av[0] = big; al[0] = sizeof big;
+    CHECK(rc_pipe_cmd(&p, 1, av, al) == RC_OK, "large argument");
+    /* a large argument is sent from where it lies: the buffer holds the
+       protocol around it */
+    static const char around[] = "*1\r\n$1234567\r\n\r\n";
+    CHECK(p.len == sizeof around - 1 && memcmp(p.buf, around, p.len) == 0, "large argument framing: '%.*s'",
+          (int)p.len, p.buf);
+    rc_pipe_free(&p);
+}
+
 int main(void)
 {
     test_shapes();
     test_direct();
     test_bad();
+    test_stream_ids();
+    test_commands();
     return unit_done("test_resp");
 }
