@@ -255,6 +255,38 @@ static int load_pel(cli_conn *c, const char *stream, pel **out, size_t *nout, na
     return 0;
 }
 
+/* The group's last-delivered id into *out (0-0 if none or no group):
+   every entry at or below it was handed out, so one no longer pending is
+   done - acked, and left in the stream for a later trim (lib/queue.c). */
+static int load_delivered(cli_conn *c, const char *stream, sid *out)
+{
+    *out = (sid){0, 0};
+    redisReply *r = NULL;
+    if (cli_cmd(c, &r, 3, (const char *[]){"XINFO", "GROUPS", stream}, NULL) != 0) {
+        int missing = is_missing(r);
+        if (r) freeReplyObject(r);
+        return missing ? 0 : -1;
+    }
+    for (size_t g = 0; r->type == REDIS_REPLY_ARRAY && g < r->elements; g++) {
+        const redisReply *e = r->element[g];
+        int ours = 0;
+        sid last = {0, 0};
+        for (size_t i = 0; e->type == REDIS_REPLY_ARRAY && i + 1 < e->elements; i += 2) {
+            const redisReply *k = e->element[i], *v = e->element[i + 1];
+            if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+                continue;
+            if (strcmp(k->str, "name") == 0)
+                ours = strcmp(v->str, RC_GROUP) == 0;
+            else if (strcmp(k->str, "last-delivered-id") == 0 && parse_sid(v->str, v->len, &last) != 0)
+                last = (sid){0, 0};
+        }
+        if (ours)
+            *out = last;
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
 static const pel *pel_find(const pel *v, size_t n, const sid *s)
 {
     size_t lo = 0, hi = n;
@@ -729,7 +761,7 @@ static int on_result(void *u, const char *id, const sid *sd, const rc_env *e)
     return 0;
 }
 
-typedef struct task_ctx { snap *s; const pel *p; size_t np; const unsigned char *live; } task_ctx;
+typedef struct task_ctx { snap *s; const pel *p; size_t np; const unsigned char *live; sid delivered; } task_ctx;
 
 static int on_task(void *u, const char *id, const sid *sd, const rc_env *e)
 {
@@ -737,6 +769,8 @@ static int on_task(void *u, const char *id, const sid *sd, const rc_env *e)
     task_ctx *t = u;
     snap *s = t->s;
     const pel *p = pel_find(t->p, t->np, sd);
+    if (!p && sid_cmp(sd, &t->delivered) <= 0)
+        return 0; /* done: acked, waiting for the trim */
     jobrow *j = e && e->kind == RC_KIND_TASK ? job_find(s, e->job) : NULL;
     if (!e || e->kind != RC_KIND_TASK)
         s->unreadable++;
@@ -845,6 +879,11 @@ static int snapshot(cli_conn *c, snap *s, int all, long long window_ms)
     pel *p = NULL;
     size_t np = 0;
     names who = {0};
+    sid delivered; /* read before the pending list: an entry handed out after it reads as queued or running */
+    if (load_delivered(c, stream, &delivered) != 0) {
+        snprintf(s->err, sizeof s->err, "reading the consumer group: %s", c->conn->err);
+        return -1;
+    }
     if (load_pel(c, stream, &p, &np, &who) != 0) {
         names_free(&who);
         snprintf(s->err, sizeof s->err, "reading the pending entries: %s", c->conn->err);
@@ -862,7 +901,7 @@ static int snapshot(cli_conn *c, snap *s, int all, long long window_ms)
     for (size_t i = 0; i < who.n; i++)
         for (size_t k = 0; k < s->nw && !live[i]; k++)
             live[i] = strcmp(who.v[i], s->w[k].consumer) == 0;
-    task_ctx tc = {s, p, np, live};
+    task_ctx tc = {s, p, np, live, delivered};
     int st = scan_headers(c, stream, "-", PEEK_RESULT, on_task, &tc);
     free(live);
     free(p);
@@ -1280,7 +1319,8 @@ static const char stats_help[] =
     "  --json            one JSON object: queue, time_ms, window_s, workers, workers_busy,\n"
     "                    jobs, tasks_queued, tasks_running, tasks_running_lost (held by a\n"
     "                    worker no longer registered), tasks_retrying (handed back, queued\n"
-    "                    again), oldest_queued_ms, stream_length,\n"
+    "                    again), oldest_queued_ms, stream_length (entries in the task\n"
+    "                    stream, with finished ones a later trim removes),\n"
     "                    redeliveries, redelivered_results, results_recent,\n"
     "                    throughput_per_s, results, done, duplicates, task_errors,\n"
     "                    failed_attempts, auth_failures, rejections, malformed,\n"

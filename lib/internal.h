@@ -197,7 +197,7 @@ typedef struct rc_url {
 
 rc_status rc_url_parse(const char *s, rc_url *u, char *why, size_t whylen);
 
-#define RC_SCRIPT_SLOTS 5
+#define RC_SCRIPT_SLOTS 6
 
 typedef struct rc_conn {
     redisContext *c;
@@ -211,8 +211,8 @@ typedef struct rc_conn {
     char err[256];
 } rc_conn;
 
-/* Open (connects immediately; RC_EREDIS with conn->err on failure but the
- * handle is still returned so callers can retry).  NULL only on ENOMEM. */
+/* A handle that connects on first use (and again after a failure, with
+ * conn->err saying why).  NULL only on ENOMEM. */
 rc_conn *rc_conn_new(const rc_url *url, long long connect_ms, long long command_ms);
 void rc_conn_free(rc_conn *c);
 rc_status rc_conn_ensure(rc_conn *c);
@@ -311,7 +311,7 @@ int rc_tombstone_check(rc_conn *c, const rc_keys *k, const char *queue, uint64_t
 long long rc_wall_ms(void);
 /* EVALSHA with EVAL fallback. */
 enum { RC_SCRIPT_DELIVER = 0, RC_SCRIPT_RENEW = 1, RC_SCRIPT_TAKEOVER = 2, RC_SCRIPT_HANDBACK = 3,
-       RC_SCRIPT_DELIVER_SMALL = 4, RC_SCRIPT_COUNT_ };
+       RC_SCRIPT_DELIVER_SMALL = 4, RC_SCRIPT_TRIM = 5, RC_SCRIPT_COUNT_ };
 _Static_assert(RC_SCRIPT_COUNT_ == RC_SCRIPT_SLOTS, "one SHA slot per queue script");
 rc_status rc_script(rc_conn *c, int which, redisReply **reply, int nkeys, int nargs,
                     const char **argv, const size_t *lens);

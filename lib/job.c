@@ -670,6 +670,11 @@ rc_status rc_job_submit(rc_job *j)
         return st;
     if ((st = ensure_conn(j)) != RC_OK)
         return st;
+    /* the end-of-job trim rides with the job's clean-up, unanswered, so it
+       must be loaded beforehand: once per connection (no trim, if this
+       fails: the deliveries trim too) */
+    rc_status ts;
+    (void)rc_script_sha(ctx->conn, RC_SCRIPT_TRIM, &ts);
     /* One round trip for a small job: the task stream and group, the
        descriptor, the result stream and the first block of tasks go in one
        write (the descriptor first: a worker woken by a task finds it). */
@@ -855,6 +860,12 @@ static void finish(rc_job *j, rc_status st)
                             j->ctx->retention_ms) == RC_OK)
         n++;
     if (rc_conn_append(c, 4, (const char *[]){"DEL", j->meta_key, j->res_key, j->why_key}, NULL) == RC_OK)
+        n++;
+    /* the job's last deliveries are often too small to trim, and leave
+       acked entries above an older floor behind (queue.c): take them now */
+    if (c->sha[RC_SCRIPT_TRIM][0] &&
+        rc_conn_append(c, 5, (const char *[]){"EVALSHA", c->sha[RC_SCRIPT_TRIM], "1", j->kn.tasks, RC_GROUP},
+                       NULL) == RC_OK)
         n++;
     if (st == RC_OK && !j->nextra) {
         /* the answer is complete: the clean-up need not be waited for (its

@@ -56,25 +56,23 @@
 #include <string.h>
 #include <time.h>
 
-/* The end both delivery scripts share: ack what went in, delete it, and
-   return the verdicts in `out`.  Deleting is mostly trimming: XDEL seeks
-   each id from the start of its listpack node (a sixth of Redis' time on
-   small tasks), XTRIM MINID walks the head of the stream once.  Everything
-   below the oldest pending entry is done - XREADGROUP hands entries out in
-   id order, so all of them up to the group's last-delivered id were
-   delivered, and those no longer pending were acked - so trimming to it
-   deletes nothing anyone needs.  Batches mostly finish in the order they
-   were taken, so the trim takes this delivery's entries with it; those it
-   leaves (a batch that overtook an older one) go by XDEL, as before, and
-   every acked entry is gone when the script returns.  Ids compare exactly
-   as decimal strings (Lua's numbers are doubles): by the width of the
-   milliseconds, then as strings - plain finds and one compare, no pattern
-   per id.  When the caller says the ids ascend (`sorted`), the newest is
-   the floor if nothing is pending and those the trim left are a suffix,
-   found by bisection.  A delivery of fewer than
-   four entries (one task per round trip) deletes them with XDEL alone: two
-   more calls would cost it more than the seeks they save. */
-#define ACK_AND_RETURN                                                                 \
+/* How far (in the milliseconds of stream ids, i.e. of submission) acked
+   entries may lie above the oldest pending one and still be left for a
+   later trim instead of deleted one by one.  It bounds what a straggler
+   holding the oldest entry keeps in Redis: the entries submitted in this
+   span after its own, all finished. */
+#define RC_TRIM_SPAN_MS "250"
+
+/* Trimming, shared by the delivery scripts and TRIM.  Everything below the
+   oldest pending entry is done - XREADGROUP hands entries out in id order,
+   so all of them up to the group's last-delivered id were delivered, and
+   those no longer pending were acked - so XTRIM MINID to it deletes
+   nothing anyone needs; with nothing pending, everything up to and
+   including the last-delivered id is done.  trim() returns the floor it
+   trimmed to (nil: nothing pending).  Ids compare exactly as decimal
+   strings (Lua's numbers are doubles): by the width of the milliseconds,
+   then as strings - plain finds and one compare, no pattern per id. */
+#define TRIM_FUNCTIONS                                                                 \
     "local function below(a, b)\n"                                                     \
     "  local pa, pb = string.find(a, '-', 1, true), string.find(b, '-', 1, true)\n"    \
     "  if not (pa and pb) then return false end\n"                                     \
@@ -84,35 +82,77 @@
     "  if ma ~= mb then return ma < mb end\n"                                          \
     "  return #a < #b\n"                                                               \
     "end\n"                                                                            \
+    "local function ms(id)\n"                                                          \
+    "  local d = string.find(id, '-', 1, true)\n"                                      \
+    "  return tonumber(string.sub(id, 1, (d or 1) - 1)) or 0\n"                        \
+    "end\n"                                                                            \
+    "local function trim(stream, group)\n"                                             \
+    "  local p = redis.call('XPENDING', stream, group, '-', '+', 1)\n"                 \
+    "  if p[1] then\n"                                                                 \
+    "    if string.match(p[1][1], '^%d+-%d+$') then\n"                                 \
+    "      redis.call('XTRIM', stream, 'MINID', p[1][1])\n"                            \
+    "    end\n"                                                                        \
+    "    return p[1][1]\n"                                                             \
+    "  end\n"                                                                          \
+    "  for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do\n"                 \
+    "    local name, last\n"                                                           \
+    "    for i = 1, #g - 1, 2 do\n"                                                    \
+    "      if g[i] == 'name' then name = g[i + 1]\n"                                   \
+    "      elseif g[i] == 'last-delivered-id' then last = g[i + 1] end\n"              \
+    "    end\n"                                                                        \
+    "    if name == group and last and string.match(last, '^%d+-%d+$') then\n"         \
+    "      redis.call('XTRIM', stream, 'MINID', last)\n"                               \
+    "      redis.call('XDEL', stream, last)\n"                                         \
+    "    end\n"                                                                        \
+    "  end\n"                                                                          \
+    "  return nil\n"                                                                   \
+    "end\n"
+
+/* The end both delivery scripts share: ack what went in, trim, and return
+   the verdicts in `out`.  Deleting is trimming: XDEL seeks each id from the
+   start of its listpack node - a sixth of Redis' time on small tasks, and
+   at 256 workers, where most batches finish above the oldest pending entry,
+   0.6-1.0 us of 4-5 per task - while XTRIM walks the head of the stream
+   once.  So acked entries above the floor are left for the trim of a later
+   delivery (or of the master at its job's end, TRIM), unless the floor is
+   more than RC_TRIM_SPAN_MS older than the newest of them: a straggler
+   holding the floor then does not keep everything after it.  Readers of
+   the stream tell such entries apart by the group's last-delivered id
+   (delivered, not pending: done).  When the caller says the ids ascend
+   (`sorted`), the newest is the last and those at or above the floor are a
+   suffix, found by bisection.  A delivery of fewer than four entries (one
+   task per round trip) deletes them with XDEL alone: two more calls would
+   cost it more than the seeks they save. */
+#define ACK_AND_RETURN                                                                 \
+    TRIM_FUNCTIONS                                                                     \
     "if #acks > 0 then\n"                                                              \
     "  redis.call('XACK', KEYS[1], ARGV[1], unpack(acks))\n"                           \
     "end\n"                                                                            \
     "if #acks > 0 and #acks < 4 then\n"                                                \
     "  redis.call('XDEL', KEYS[1], unpack(acks))\n"                                    \
     "elseif #acks > 0 then\n"                                                          \
-    "  local p, floor = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1), nil\n"  \
-    "  if p[1] then floor = p[1][1]\n"                                                 \
-    "  elseif sorted then floor = acks[#acks]\n"                                       \
-    "  else\n"                                                                         \
-    "    floor = acks[1]\n"                                                            \
-    "    for _, id in ipairs(acks) do if below(floor, id) then floor = id end end\n"   \
-    "  end\n"                                                                          \
-    "  if string.match(floor, '^%d+-%d+$') then\n"                                     \
-    "    redis.call('XTRIM', KEYS[1], 'MINID', floor)\n"                               \
-    "  end\n"                                                                          \
-    "  if sorted then\n"                                                               \
-    "    local lo, hi = 1, #acks + 1\n"                                                \
-    "    while lo < hi do\n"                                                           \
-    "      local mid = math.floor((lo + hi) / 2)\n"                                    \
-    "      if below(acks[mid], floor) then lo = mid + 1 else hi = mid end\n"           \
+    "  local floor = trim(KEYS[1], ARGV[1])\n"                                         \
+    "  if floor then\n"                                                                \
+    "    local top = acks[#acks]\n"                                                    \
+    "    if not sorted then\n"                                                         \
+    "      for _, id in ipairs(acks) do if below(top, id) then top = id end end\n"     \
     "    end\n"                                                                        \
-    "    if lo <= #acks then redis.call('XDEL', KEYS[1], unpack(acks, lo)) end\n"      \
-    "  else\n"                                                                         \
-    "    local rest = {}\n"                                                            \
-    "    for _, id in ipairs(acks) do\n"                                               \
-    "      if not below(id, floor) then rest[#rest + 1] = id end\n"                    \
+    "    if ms(top) - ms(floor) > " RC_TRIM_SPAN_MS " then\n"                          \
+    "      if sorted then\n"                                                           \
+    "        local lo, hi = 1, #acks + 1\n"                                            \
+    "        while lo < hi do\n"                                                       \
+    "          local mid = math.floor((lo + hi) / 2)\n"                                \
+    "          if below(acks[mid], floor) then lo = mid + 1 else hi = mid end\n"       \
+    "        end\n"                                                                    \
+    "        if lo <= #acks then redis.call('XDEL', KEYS[1], unpack(acks, lo)) end\n"  \
+    "      else\n"                                                                     \
+    "        local rest = {}\n"                                                        \
+    "        for _, id in ipairs(acks) do\n"                                           \
+    "          if not below(id, floor) then rest[#rest + 1] = id end\n"                \
+    "        end\n"                                                                    \
+    "        if #rest > 0 then redis.call('XDEL', KEYS[1], unpack(rest)) end\n"        \
+    "      end\n"                                                                      \
     "    end\n"                                                                        \
-    "    if #rest > 0 then redis.call('XDEL', KEYS[1], unpack(rest)) end\n"            \
     "  end\n"                                                                          \
     "end\n"                                                                            \
     "return out\n"
@@ -227,6 +267,13 @@ static const char *const scripts[RC_SCRIPT_COUNT_] = {
         "if ARGV[7] == 'free' and count > 0 then count = count - 1 end\n"
         "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'IDLE', ARGV[6], 'RETRYCOUNT', count, 'JUSTID')\n"
         "if ARGV[6] ~= '0' then redis.call('DEL', KEYS[4]) end\n"
+        "return 1\n",
+    /* KEYS stream; ARGV group.  What a master runs when its job ends: the
+       last deliveries of a job are often small (no trim) and leave acked
+       entries above an older floor behind. */
+    [RC_SCRIPT_TRIM] =
+        TRIM_FUNCTIONS
+        "trim(KEYS[1], ARGV[1])\n"
         "return 1\n",
 };
 

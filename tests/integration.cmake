@@ -21,13 +21,14 @@ set(rc_integration_faults
   result_lost)
 set(rc_integration_batching
   job_switch one_at_a_time scan_once nolapsed_forged result_stream_deleted mixed_delivery
-  trim_keeps_pending)
+  trim_keeps_pending trim_span)
 
 foreach(prog collectives faults batching)
   add_executable(test_${prog} test_${prog}.c)
   target_link_libraries(test_${prog} PRIVATE redcoll PkgConfig::HIREDIS m)
   target_compile_definitions(test_${prog} PRIVATE _GNU_SOURCE)
   add_dependencies(test_${prog} testworker)
+  target_include_directories(test_${prog} PRIVATE ${PROJECT_SOURCE_DIR}/lib)
   foreach(sub ${rc_integration_${prog}})
     set(name ${prog}.${sub})
     add_test(NAME ${name} COMMAND test_${prog} ${sub} $<TARGET_FILE:testworker>)

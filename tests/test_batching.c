@@ -12,6 +12,7 @@
  * Commands are counted from Redis' own INFO commandstats, the work from the
  * job's outputs (each sleep task reports the pid that ran it). */
 #include "harness.h"
+#include "internal.h" /* the queue scripts, for trim_span */
 
 static const char *const no_args[] = {NULL};
 
@@ -258,11 +259,13 @@ static void t_mixed_delivery(void)
     H_STOP_ALL();
 }
 
-/* Deliveries delete the entries they ack mostly by trimming the stream up
- * to its oldest pending entry.  One worker is frozen holding an old task;
- * another runs a whole job of newer ones: every entry it acked is gone from
- * the stream, the frozen worker's is still there and still its own, and
- * once it wakes its job finishes and the stream is empty. */
+/* Deliveries delete the entries they ack by trimming the stream up to its
+ * oldest pending entry, and delete one by one only what lies more than the
+ * trim span (250 ms of submission) above it.  One worker is frozen holding
+ * an old task; another runs a whole job of tasks submitted well past the
+ * span: every entry it acked is gone from the stream, the frozen worker's
+ * is still there and still its own, and once it wakes its job finishes and
+ * the stream is empty. */
 static void t_trim_keeps_pending(void)
 {
     enum { T = 300 };
@@ -279,6 +282,7 @@ static void t_trim_keeps_pending(void)
     h_signal(a, SIGSTOP);
     char held[48];
     snprintf(held, sizeof held, "%s", pe[0].id);
+    h_nap_ms(400); /* past the span: entries are not left for a later trim */
     pid_t b = h_spawn_worker(b_args);
     rc_job *jb = h_sleep_job(ctx, T, 0, 71, pb, outb);
     H_OK(ctx, rc_job_run(jb));
@@ -304,6 +308,77 @@ static void t_trim_keeps_pending(void)
     H_STOP_ALL();
 }
 
+/* The trim policy itself, on entries with chosen ids (their milliseconds
+ * are what the span is measured in), through the delivery and end-of-job
+ * scripts the library runs.  An entry held by a stalled consumer is the
+ * floor; a batch acked 100 ms above it stays in the stream, acked, for a
+ * later trim; one 400 ms above it is deleted at once; an undelivered entry
+ * is never touched; and once nothing is pending the end-of-job trim takes
+ * every delivered entry and nothing else. */
+static void t_trim_span(void)
+{
+    char tk[300];
+    h_tasks_key(tk, sizeof tk);
+    rc_url u;
+    char why[200];
+    if (rc_url_parse(H.url, &u, why, sizeof why) != RC_OK)
+        H_FAIL("url: %s", why);
+    rc_conn *c = rc_conn_new(&u, 5000, 10000);
+    H_CHECK(c != NULL, "out of memory");
+    freeReplyObject(h_cmd("XGROUP CREATE %s " RC_GROUP " 0 MKSTREAM", tk));
+    freeReplyObject(h_cmd("XADD %s 1000-0 e held", tk));
+    for (int i = 0; i < 8; i++)
+        freeReplyObject(h_cmd("XADD %s 1100-%d e near", tk, i));
+    for (int i = 0; i < 8; i++)
+        freeReplyObject(h_cmd("XADD %s 1400-%d e far", tk, i));
+    freeReplyObject(h_cmd("XREADGROUP GROUP " RC_GROUP " stalled COUNT 1 STREAMS %s >", tk));
+    freeReplyObject(h_cmd("XREADGROUP GROUP " RC_GROUP " w1 COUNT 16 STREAMS %s >", tk));
+    freeReplyObject(h_cmd("XADD %s 2000-0 e queued", tk));
+    H_EQ_U64(h_xlen(), 18);
+    /* a DELIVER of plain acks: KEYS the stream then one per entry (the
+       stream again), ARGV group then (id, 'a') per entry */
+    const char *av[1 + 8 + 1 + 16];
+    char ids[8][32];
+    for (int round = 0; round < 2; round++) {
+        int k = 0;
+        av[k++] = tk;
+        for (int i = 0; i < 8; i++)
+            av[k++] = tk;
+        av[k++] = RC_GROUP;
+        for (int i = 0; i < 8; i++) {
+            snprintf(ids[i], sizeof ids[i], "%d-%d", round ? 1400 : 1100, i);
+            av[k++] = ids[i];
+            av[k++] = "a";
+        }
+        redisReply *r = NULL;
+        rc_status st = rc_script(c, RC_SCRIPT_DELIVER, &r, 9, 17, av, NULL);
+        H_CHECK(st == RC_OK && r && r->type == REDIS_REPLY_ARRAY && r->elements == 8, "delivery %d: %s", round,
+                st == RC_OK ? "bad reply" : c->err);
+        if (r) freeReplyObject(r);
+        long long pend = 0;
+        redisReply *p = h_cmd("XPENDING %s " RC_GROUP, tk);
+        if (p->type == REDIS_REPLY_ARRAY && p->elements >= 1 && p->element[0]->type == REDIS_REPLY_INTEGER)
+            pend = p->element[0]->integer;
+        freeReplyObject(p);
+        printf("after the %s batch: %lld entries, %lld pending\n", round ? "far" : "near", h_xlen(), pend);
+        H_EQ_U64(pend, round ? 1 : 9);
+        /* near: all 18 stay (8 acked, left to the trim); far: its 8 go */
+        H_EQ_U64(h_xlen(), round ? 10 : 18);
+    }
+    freeReplyObject(h_cmd("XACK %s " RC_GROUP " 1000-0", tk));
+    const char *tav[] = {tk, RC_GROUP};
+    redisReply *r = NULL;
+    H_CHECK(rc_script(c, RC_SCRIPT_TRIM, &r, 1, 1, tav, NULL) == RC_OK, "end-of-job trim: %s", c->err);
+    if (r) freeReplyObject(r);
+    redisReply *left = h_cmd("XRANGE %s - +", tk);
+    H_CHECK(left->type == REDIS_REPLY_ARRAY && left->elements == 1 && left->element[0]->element[0]->len == 6 &&
+                memcmp(left->element[0]->element[0]->str, "2000-0", 6) == 0,
+            "after the end-of-job trim %zu entries are left; only the undelivered 2000-0 should be", left->elements);
+    freeReplyObject(left);
+    rc_conn_free(c);
+    H_STOP_ALL();
+}
+
 int main(int argc, char **argv)
 {
     static const h_test tests[] = {
@@ -314,6 +389,7 @@ int main(int argc, char **argv)
         {"result_stream_deleted", t_result_stream_deleted},
         {"mixed_delivery", t_mixed_delivery},
         {"trim_keeps_pending", t_trim_keeps_pending},
+        {"trim_span", t_trim_span},
         {NULL, NULL},
     };
     return h_main(argc, argv, tests);

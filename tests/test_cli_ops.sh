@@ -505,8 +505,32 @@ case_ops_usage() {
   expect 2 "worker with a stray argument" worker --plugin "$PLUGIN" stray
 }
 
+# Deliveries leave finished entries in the task stream for a later trim
+# (lib/queue.c): stats must count them as neither queued nor running nor
+# unreadable.  The stream is laid out by hand: one entry held by a stalled
+# consumer, eight delivered and acked (done, not yet trimmed), two never
+# handed out.
+case_ops_stats_trimmed() {
+  need_redis
+  local s="rc:{tq}:tasks" i
+  rcli XGROUP CREATE "$s" w 0 MKSTREAM >/dev/null
+  rcli XADD "$s" 1000-0 e held >/dev/null
+  for i in 0 1 2 3 4 5 6 7; do rcli XADD "$s" "1100-$i" e done >/dev/null; done
+  rcli XREADGROUP GROUP w stalled COUNT 1 STREAMS "$s" '>' >/dev/null
+  rcli XREADGROUP GROUP w w1 COUNT 8 STREAMS "$s" '>' >/dev/null
+  rcli XACK "$s" w 1100-0 1100-1 1100-2 1100-3 1100-4 1100-5 1100-6 1100-7 >/dev/null
+  rcli XADD "$s" 2000-0 e queued >/dev/null
+  rcli XADD "$s" 2000-1 e queued >/dev/null
+  expect 0 "stats --json over finished, untrimmed entries" stats --redis "$URL" --queue tq --json
+  check "stats: stream_length 11 ($OUT)" [ "$(json_field stream_length "$OUT")" = 11 ]
+  check "stats: tasks_queued 2, the undelivered ones ($OUT)" [ "$(json_field tasks_queued "$OUT")" = 2 ]
+  check "stats: tasks_running 1, the held one" [ "$(json_field tasks_running "$OUT")" = 1 ]
+  check "stats: unreadable_tasks 3: the acked entries are not read at all" \
+    [ "$(json_field unreadable_tasks "$OUT")" = 3 ]
+}
+
 case "$CASE" in
-ops_inspect | ops_watch | ops_cancel | ops_authfail | ops_plugin | ops_supervisor | ops_usage) "case_$CASE" ;;
+ops_inspect | ops_watch | ops_cancel | ops_authfail | ops_plugin | ops_supervisor | ops_usage | ops_stats_trimmed) "case_$CASE" ;;
 *) echo "test_cli_ops.sh: unknown case '$CASE'" >&2; exit 2 ;;
 esac
 finish
