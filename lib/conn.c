@@ -425,7 +425,7 @@ static rc_status drain_deferred(rc_conn *c)
         rc_status st = read_reply(c, &r);
         if (st != RC_OK)
             return st; /* the connection is gone, and with it the count */
-        freeReplyObject(r);
+        rc_conn_release(c, r);
         c->deferred--;
     }
     return RC_OK;
@@ -473,9 +473,9 @@ rc_status rc_conn_take(rc_conn *c, unsigned long ticket, redisReply **reply)
     return check_reply(c, r);
 }
 
-void rc_conn_recycle(rc_conn *c, redisReply *r)
+void rc_conn_release(rc_conn *c, redisReply *r)
 {
-    rc_resp_recycle(c->resp, r);
+    rc_resp_release(c ? c->resp : NULL, r);
 }
 
 void rc_conn_give(rc_conn *c, void *buf, size_t cap)
@@ -490,7 +490,7 @@ rc_status rc_conn_discard(rc_conn *c, int n)
     for (int i = 0; i < n; i++) {
         redisReply *r = NULL;
         rc_status st = rc_conn_get(c, &r);
-        if (r) freeReplyObject(r);
+        rc_conn_release(c, r);
         if (st != RC_OK && first == RC_OK) {
             first = st;
             memcpy(err, c->err, sizeof err);

@@ -175,9 +175,10 @@ size_t rc_resp_feed(rc_resp *p, const void *buf, size_t n);
 int rc_resp_parse(rc_resp *p, redisReply **out, char *why, size_t whylen);
 /* Bytes read ahead of the replies parsed so far. */
 size_t rc_resp_buffered(const rc_resp *p);
-/* Take the large strings of r back for later replies (r's nodes are left
-   with str NULL, len 0); call just before freeReplyObject(r). */
-void rc_resp_recycle(rc_resp *p, redisReply *r);
+/* Take the whole of r back (NULL: nothing; p NULL: freeReplyObject) for
+   the next replies: its small parts into the pools, its large strings
+   into the pool of large buffers.  r must not be touched after. */
+void rc_resp_release(rc_resp *p, redisReply *r);
 /* A large string taken out of a reply (cap: its length + 1), handed back
  * when done with: into the pool, or freed. */
 void rc_resp_give(rc_resp *p, char *buf, size_t cap);
@@ -263,7 +264,10 @@ rc_status rc_pipe_cmd(rc_pipe *p, int argc, const char *const *argv, const size_
  * caller must be able to issue the command again. */
 rc_status rc_conn_prefetch(rc_conn *c, int argc, const char **argv, const size_t *lens, unsigned long *ticket);
 /* Before freeReplyObject: lend r's large strings to the next replies. */
-void rc_conn_recycle(rc_conn *c, redisReply *r);
+/* Done with reply r (which may be NULL): hand it back to c's reader for
+   reuse (rc_resp_release), or free it if c has none.  The replies of hot
+   paths go this way; freeReplyObject remains right for any other. */
+void rc_conn_release(rc_conn *c, redisReply *r);
 void rc_conn_give(rc_conn *c, void *buf, size_t cap);
 /* The prefetched reply of `ticket`: RC_OK (in *reply, caller frees),
  * RC_EAGAIN if it was dropped, or the command's error. */

@@ -593,7 +593,7 @@ static rc_status read_tasks(rc_job *j, const uint64_t *ranks, size_t n, stream_i
         if (st != RC_OK && first == RC_OK)
             first = job_err(j, st, "cannot add the tasks of job %s from %llu on: %s", j->idhex,
                             (unsigned long long)ranks[0], c->err);
-        if (r) freeReplyObject(r);
+        rc_conn_release(c, r);
         if (st == RC_EREDIS && !c->c)
             return first;
     }
@@ -615,7 +615,7 @@ static rc_status read_tasks(rc_job *j, const uint64_t *ranks, size_t n, stream_i
     if (st != RC_OK && first == RC_OK)
         first = job_err(j, st, "cannot add the tasks of job %s from %llu on: %s", j->idhex,
                         (unsigned long long)ranks[0], c->err);
-    if (r) freeReplyObject(r);
+    rc_conn_release(c, r);
     return first;
 }
 
@@ -1230,8 +1230,7 @@ static rc_status collect(rc_job *j, long long block_ms)
                 }
             }
         }
-        rc_conn_recycle(c, r);
-        freeReplyObject(r);
+        rc_conn_release(c, r);
         /* a prefetch not taken stays deferred: the next command drops it */
         if (j->state != ST_RUNNING || got < (size_t)count)
             return RC_OK;

@@ -28,14 +28,32 @@
 #include "internal.h"
 
 #include <limits.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define RESP_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RESP_ASAN 1
+#endif
+#endif
+#ifdef RESP_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 
 #define RESP_BUF ((size_t)256 << 10) /* the buffer kept between replies */
 #define RESP_LINE_MAX ((size_t)1 << 20) /* status, error and integer lines */
 #define RESP_BULK_MAX ((long long)512 << 20) /* Redis' proto-max-bulk-len */
 #define RESP_ELEM_MAX ((long long)1 << 28)
 #define RESP_DEPTH 16
+#define RESP_FIRST_TABLE ((size_t)512) /* 4 KiB: the largest pooled class */
 
 typedef struct resp_frame {
     redisReply *arr;
@@ -43,16 +61,34 @@ typedef struct resp_frame {
     size_t cap;  /* room in arr->element */
 } resp_frame;
 
-/* Large strings handed back (rc_resp_recycle) for the next ones: a master
+/* Large strings handed back (rc_resp_release) for the next ones: a master
    reducing 1 MiB results otherwise gets a fresh mapping per result, and the
    kernel's page faults and zeroing cost more than the MAC check. */
 #define RESP_POOL 8
 #define RESP_POOL_BYTES ((size_t)32 << 20)
 
+/* The small parts of replies handed back whole (rc_resp_release): nodes,
+   and strings and element tables in power-of-two classes of 32 B to 4 KiB.
+   A worker's take of 64 entries is some 450 of them, and a master's submit
+   of 256 tasks 800 (+QUEUED and ids); through malloc they were a fifth of
+   both processes' instructions, most of it in _int_malloc and _int_free
+   once the trees outgrew the per-thread cache.  A part goes into a class
+   only if malloc_usable_size says it holds the whole class (so a part
+   allocated elsewhere is merely freed), and while pooled it is poisoned
+   for AddressSanitizer, which then still sees a use after release. */
+#define RESP_SMALL_MIN ((size_t)32)
+#define RESP_CLASSES 8
+#define RESP_SMALL_BYTES ((size_t)8 << 20) /* what the pools may hold: a master's reply of 16k results */
+
+typedef struct resp_stack { void **v; size_t n, cap; } resp_stack;
+
 struct rc_resp {
     struct { char *p; size_t cap; } pool[RESP_POOL];
     int npool;
     size_t pool_bytes;
+    resp_stack nodes;                 /* pooled redisReply nodes */
+    resp_stack small[RESP_CLASSES];   /* pooled buffers of RESP_SMALL_MIN << class bytes */
+    size_t small_bytes;               /* held by both */
     char *buf;
     size_t pos, len, cap;
     resp_frame stack[RESP_DEPTH];
@@ -94,6 +130,18 @@ void rc_resp_free(rc_resp *p)
     rc_resp_reset(p);
     for (int i = 0; i < p->npool; i++)
         free(p->pool[i].p);
+    for (size_t i = 0; i < p->nodes.n; i++) {
+        UNPOISON(p->nodes.v[i], sizeof(redisReply));
+        free(p->nodes.v[i]);
+    }
+    free(p->nodes.v);
+    for (int c = 0; c < RESP_CLASSES; c++) {
+        for (size_t i = 0; i < p->small[c].n; i++) {
+            UNPOISON(p->small[c].v[i], RESP_SMALL_MIN << c);
+            free(p->small[c].v[i]);
+        }
+        free(p->small[c].v);
+    }
     free(p->buf);
     free(p);
 }
@@ -118,25 +166,98 @@ void rc_resp_give(rc_resp *p, char *buf, size_t cap)
         free(buf);
 }
 
-static void recycle(rc_resp *p, redisReply *r, int depth)
+/* The class holding n bytes, or -1 if none does. */
+static int small_class(size_t n)
 {
-    if (r->type == REDIS_REPLY_ARRAY && depth < RESP_DEPTH) {
-        for (size_t i = 0; i < r->elements; i++)
-            if (r->element[i])
-                recycle(p, r->element[i], depth + 1);
-        return;
-    }
-    /* len + 1: what the string was allocated with, at least */
-    if (r->type != REDIS_REPLY_STRING || !r->str || r->len < RC_RESP_DIRECT || !pool_put(p, r->str, r->len + 1))
-        return;
-    r->str = NULL; /* freeReplyObject skips it now */
-    r->len = 0;
+    int c = 0;
+    for (size_t size = RESP_SMALL_MIN; size < n; size <<= 1)
+        if (++c == RESP_CLASSES)
+            return -1;
+    return c;
 }
 
-void rc_resp_recycle(rc_resp *p, redisReply *r)
+/* Pool b (size bytes, poisoned while pooled) within the budget: 1, or 0
+   if the caller must free it. */
+static int stack_push(rc_resp *p, resp_stack *st, void *b, size_t size)
 {
-    if (p && r)
-        recycle(p, r, 0);
+    if (p->small_bytes + size > RESP_SMALL_BYTES)
+        return 0;
+    if (st->n == st->cap) {
+        size_t nc = st->cap ? st->cap * 2 : 256;
+        void **nv = realloc(st->v, nc * sizeof *nv);
+        if (!nv)
+            return 0;
+        st->v = nv;
+        st->cap = nc;
+    }
+    POISON(b, size);
+    st->v[st->n++] = b;
+    p->small_bytes += size;
+    return 1;
+}
+
+static void *stack_pop(rc_resp *p, resp_stack *st, size_t size)
+{
+    if (!st->n)
+        return NULL;
+    void *b = st->v[--st->n];
+    p->small_bytes -= size;
+    UNPOISON(b, size);
+    return b;
+}
+
+/* n bytes: a pooled buffer of n's class, or a new one of the whole class
+   (so that it can be pooled when released) */
+static void *small_alloc(rc_resp *p, size_t n)
+{
+    int c = small_class(n);
+    if (c < 0)
+        return malloc(n);
+    void *b = stack_pop(p, &p->small[c], RESP_SMALL_MIN << c);
+    return b ? b : malloc(RESP_SMALL_MIN << c);
+}
+
+/* Pool or free b, which holds at least n bytes. */
+static void small_free(rc_resp *p, void *b, size_t n)
+{
+    int c = small_class(n ? n : 1);
+    if (!(c >= 0 && malloc_usable_size(b) >= (RESP_SMALL_MIN << c) &&
+          stack_push(p, &p->small[c], b, RESP_SMALL_MIN << c)))
+        free(b);
+}
+
+static void release(rc_resp *p, redisReply *r, int depth)
+{
+    if (r->type == REDIS_REPLY_ARRAY && r->element) {
+        for (size_t i = 0; i < r->elements; i++)
+            if (r->element[i]) {
+                if (depth < RESP_DEPTH)
+                    release(p, r->element[i], depth + 1);
+                else
+                    freeReplyObject(r->element[i]);
+            }
+        small_free(p, r->element, r->elements * sizeof *r->element);
+    } else if ((r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR) &&
+               r->str) {
+        if (r->len < RC_RESP_DIRECT)
+            small_free(p, r->str, r->len + 1);
+        else if (!pool_put(p, r->str, r->len + 1))
+            free(r->str);
+    } else if (r->str) { /* hiredis 1.x types that carry a string (double, verbatim, big number) */
+        free(r->str);
+    }
+    if (!stack_push(p, &p->nodes, r, sizeof *r))
+        free(r);
+}
+
+void rc_resp_release(rc_resp *p, redisReply *r)
+{
+    if (!r)
+        return;
+    if (!p)
+        freeReplyObject(r);
+    else
+        release(p, r, 0);
 }
 
 /* n bytes for a large string: a recycled buffer of about that size, or new */
@@ -206,20 +327,23 @@ size_t rc_resp_feed(rc_resp *p, const void *buf, size_t n)
     return m;
 }
 
-static redisReply *new_reply(int type)
+static redisReply *new_reply(rc_resp *p, int type)
 {
-    redisReply *r = calloc(1, sizeof *r);
+    redisReply *r = stack_pop(p, &p->nodes, sizeof *r);
     if (r)
-        r->type = type;
+        memset(r, 0, sizeof *r);
+    else if (!(r = calloc(1, sizeof *r)))
+        return NULL;
+    r->type = type;
     return r;
 }
 
-static redisReply *new_string(int type, const char *s, size_t n)
+static redisReply *new_string(rc_resp *p, int type, const char *s, size_t n)
 {
-    redisReply *r = new_reply(type);
+    redisReply *r = new_reply(p, type);
     if (!r)
         return NULL;
-    if (!(r->str = malloc(n + 1))) {
+    if (!(r->str = small_alloc(p, n + 1))) {
         free(r);
         return NULL;
     }
@@ -268,10 +392,12 @@ static int place(rc_resp *p, redisReply *item, redisReply **out, char *why, size
         }
         resp_frame *f = &p->stack[p->depth - 1];
         if (f->arr->elements == f->cap) {
-            size_t ncap = f->cap ? f->cap * 2 : 8;
+            /* the first table from the pool, as large as the array up to
+               RESP_FIRST_TABLE entries; beyond that, doubling */
+            size_t ncap = f->cap ? f->cap * 2 : RESP_FIRST_TABLE;
             if (ncap > f->want)
                 ncap = f->want;
-            redisReply **ne = realloc(f->arr->element, ncap * sizeof *ne);
+            redisReply **ne = f->cap ? realloc(f->arr->element, ncap * sizeof *ne) : small_alloc(p, ncap * sizeof *ne);
             if (!ne) {
                 freeReplyObject(item);
                 NOMEM("out of memory for a %zu-element reply", f->want);
@@ -319,14 +445,14 @@ int rc_resp_parse(rc_resp *p, redisReply **out, char *why, size_t whylen)
             switch (*s) {
             case '+':
             case '-':
-                if (!(item = new_string(*s == '+' ? REDIS_REPLY_STATUS : REDIS_REPLY_ERROR, ls, (size_t)(cr - ls))))
+                if (!(item = new_string(p, *s == '+' ? REDIS_REPLY_STATUS : REDIS_REPLY_ERROR, ls, (size_t)(cr - ls))))
                     NOMEM("out of memory reading a Redis reply");
                 p->pos += hdr;
                 break;
             case ':':
                 if (parse_ll(ls, cr, LLONG_MIN, LLONG_MAX, &v) != 0)
                     BAD("Redis protocol error: bad integer reply");
-                if (!(item = new_reply(REDIS_REPLY_INTEGER)))
+                if (!(item = new_reply(p, REDIS_REPLY_INTEGER)))
                     NOMEM("out of memory reading a Redis reply");
                 item->integer = v;
                 p->pos += hdr;
@@ -335,7 +461,7 @@ int rc_resp_parse(rc_resp *p, redisReply **out, char *why, size_t whylen)
                 if (parse_ll(ls, cr, -1, RESP_BULK_MAX, &v) != 0)
                     BAD("Redis protocol error: bad string length");
                 if (v < 0) {
-                    if (!(item = new_reply(REDIS_REPLY_NIL)))
+                    if (!(item = new_reply(p, REDIS_REPLY_NIL)))
                         NOMEM("out of memory reading a Redis reply");
                     p->pos += hdr;
                     break;
@@ -344,7 +470,7 @@ int rc_resp_parse(rc_resp *p, redisReply **out, char *why, size_t whylen)
                 if (avail >= n + 2) {
                     if (s[hdr + n] != '\r' || s[hdr + n + 1] != '\n')
                         BAD("Redis protocol error: a %zu-byte string does not end in CRLF", n);
-                    if (!(item = new_string(REDIS_REPLY_STRING, s + hdr, n)))
+                    if (!(item = new_string(p, REDIS_REPLY_STRING, s + hdr, n)))
                         NOMEM("out of memory for a %zu-byte Redis reply", n);
                     p->pos += hdr + n + 2;
                     break;
@@ -352,7 +478,7 @@ int rc_resp_parse(rc_resp *p, redisReply **out, char *why, size_t whylen)
                 if (n < RC_RESP_DIRECT)
                     return 0; /* fits in the buffer: wait for the rest there */
                 /* its own allocation now, the rest of it straight from the socket */
-                redisReply *b = new_reply(REDIS_REPLY_STRING);
+                redisReply *b = new_reply(p, REDIS_REPLY_STRING);
                 if (!b || !(b->str = big_alloc(p, n + 1))) {
                     free(b);
                     NOMEM("out of memory for a %zu-byte Redis reply", n);
@@ -371,11 +497,11 @@ int rc_resp_parse(rc_resp *p, redisReply **out, char *why, size_t whylen)
                     BAD("Redis protocol error: bad array length");
                 p->pos += hdr;
                 if (v < 0) {
-                    if (!(item = new_reply(REDIS_REPLY_NIL)))
+                    if (!(item = new_reply(p, REDIS_REPLY_NIL)))
                         NOMEM("out of memory reading a Redis reply");
                     break;
                 }
-                if (!(item = new_reply(REDIS_REPLY_ARRAY)))
+                if (!(item = new_reply(p, REDIS_REPLY_ARRAY)))
                     NOMEM("out of memory reading a Redis reply");
                 if (v == 0)
                     break;

@@ -740,7 +740,7 @@ static rc_status deliver_small(worker *w, int qi, int n, char (*ids)[ID_MAX], ch
         refused[i] = gid[i] >= 0 && r->element[gid[i]]->integer == 0;
     if (st == RC_EPROTO)
         snprintf(c->err, sizeof c->err, "unexpected reply from the delivery script");
-    if (r) freeReplyObject(r);
+    rc_conn_release(c, r);
     return st;
 }
 
@@ -757,7 +757,7 @@ static rc_status verdicts(rc_conn *c, redisReply *r, int n, int *refused)
     }
     if (st != RC_OK)
         snprintf(c->err, sizeof c->err, "unexpected reply from the delivery script");
-    freeReplyObject(r);
+    rc_conn_release(c, r);
     return st;
 }
 
@@ -1729,7 +1729,7 @@ rc_status rc_worker_run(rc_ctx *ctx)
                start it with a small batch and learn its length again (a
                batch that runs long gives its rest back anyway, but every
                entry given back costs an XADD) */
-            if (r) freeReplyObject(r);
+            rc_conn_release(w->conn, r);
             if (w->batch > BATCH_AFTER_IDLE)
                 w->batch = BATCH_AFTER_IDLE;
             w->avg_us = 0;
@@ -1852,7 +1852,7 @@ rc_status rc_worker_run(rc_ctx *ctx)
         pthread_mutex_lock(&w->mu);
         w->nb = 0;
         pthread_mutex_unlock(&w->mu);
-        freeReplyObject(r);
+        rc_conn_release(w->conn, r); /* its parts make the next take's reply */
         idle_since = rc_now_ms();
         if (is_nogroup(w->conn, st)) {
             st = RC_OK;

@@ -182,9 +182,7 @@ static void test_direct(void)
                 const char *str = one->element[0]->str;
                 CHECK(memcmp(str, in + hl, n) == 0, "in-place string content");
                 /* handed back, the same memory takes the next string of that size */
-                rc_resp_recycle(p, one);
-                CHECK(one->element[0]->str == NULL && one->element[0]->len == 0, "recycled string detached");
-                freeReplyObject(one);
+                rc_resp_release(p, one);
                 one = NULL;
                 CHECK(rc_resp_want(p, &dst, &room) == 0, "room");
                 memcpy(dst, in, first);
@@ -279,6 +277,62 @@ static void test_bad(void)
     }
 }
 
+/* Replies handed back whole (rc_resp_release) make the next ones: the
+ * same nodes, strings and element tables, no malloc.  A tree allocated
+ * elsewhere (hiredis' sizes: a string of exactly len + 1 bytes) is freed,
+ * never pooled: reused for a longer string it would be overrun, which the
+ * ASan build of this test would catch. */
+static void test_release(void)
+{
+    static const char in[] = "*3\r\n$5\r\nhello\r\n:7\r\n*1\r\n+OK\r\n";
+    rc_resp *p = rc_resp_new();
+    redisReply *out[MAXR];
+    char why[200] = "";
+    CHECK(feed(p, in, sizeof in - 1, sizeof in, out, why, sizeof why) == 1, "first reply (%s)", why);
+    redisReply *first = out[0];
+    /* every part of the first tree: 5 nodes, 2 strings, 2 element tables */
+    const void *parts[9] = {first, first->element[0], first->element[1], first->element[2],
+                            first->element[2]->element[0], first->element[0]->str,
+                            first->element[2]->element[0]->str, first->element, first->element[2]->element};
+    rc_resp_release(p, first);
+    CHECK(feed(p, in, sizeof in - 1, 7, out, why, sizeof why) == 1, "second reply (%s)", why);
+    redisReply *again = out[0];
+    CHECK(again->type == REDIS_REPLY_ARRAY && again->elements == 3 && again->element[0]->len == 5 &&
+              memcmp(again->element[0]->str, "hello", 6) == 0 && again->element[1]->integer == 7 &&
+              again->element[2]->elements == 1 && strcmp(again->element[2]->element[0]->str, "OK") == 0,
+          "a reply built from released parts reads the same");
+    const void *now[9] = {again, again->element[0], again->element[1], again->element[2],
+                          again->element[2]->element[0], again->element[0]->str,
+                          again->element[2]->element[0]->str, again->element, again->element[2]->element};
+    int reused = 0;
+    for (int a = 0; a < 9; a++)
+        for (int b = 0; b < 9; b++)
+            if (now[a] == parts[b]) {
+                reused++;
+                break;
+            }
+    CHECK(reused == 9, "%d of the second tree's 9 parts are the first tree's (all should be)", reused);
+    freeReplyObject(again); /* pooled parts are plain malloc blocks: hiredis frees them */
+
+    redisReply *foreign = calloc(1, sizeof *foreign);
+    CHECK(foreign != NULL && (foreign->str = malloc(6)) != NULL, "allocation");
+    if (foreign && foreign->str) {
+        foreign->type = REDIS_REPLY_STRING;
+        memcpy(foreign->str, "hello", 6);
+        foreign->len = 5;
+        const void *fstr = foreign->str;
+        rc_resp_release(p, foreign);
+        static const char longer[] = "$30\r\n012345678901234567890123456789\r\n";
+        CHECK(feed(p, longer, sizeof longer - 1, sizeof longer, out, why, sizeof why) == 1, "after a foreign tree (%s)",
+              why);
+        CHECK((const void *)out[0]->str != fstr && memcmp(out[0]->str, "012345678901234567890123456789", 31) == 0,
+              "a 6-byte string from elsewhere is not reused for 31 bytes");
+        rc_resp_release(p, out[0]);
+    }
+    rc_resp_release(NULL, NULL);
+    rc_resp_free(p); /* frees the pools: nothing leaks (memcheck.resp) */
+}
+
 /* Stream ids arrive in replies (from Redis: hostile until proven) and are
    parsed once per task; anything but two plain decimal numbers that fit in
    64 bits is refused, where sscanf("%llu") took signs, spaces and wrapped
@@ -352,6 +406,7 @@ int main(void)
     test_shapes();
     test_direct();
     test_bad();
+    test_release();
     test_stream_ids();
     test_commands();
     return unit_done("test_resp");
