@@ -233,13 +233,19 @@ static rc_status handback_ex(worker *w, rc_conn *c, const char *id, int qi, uint
 }
 
 /* Give back entries ents[from..n) that were never started, in one round
- * trip: their bytes go back on the stream as new entries and the old ones
- * are acked and deleted, all in one MULTI.  New entries, not released
- * pending ones, because workers waiting in XREADGROUP are woken by new
- * entries at once, while a released pending entry waits for someone's
- * lapsed-lease scan.  The bytes are the master's authenticated envelope,
- * untouched (never decoded here); a copy taken after we lost the lease is
- * harmless: the master keeps one result per task. */
+ * trip: their bytes go back on the stream as new entries, then the old ones
+ * are acked and deleted.  New entries, not released pending ones, because
+ * workers waiting in XREADGROUP are woken by new entries at once, while a
+ * released pending entry waits for someone's lapsed-lease scan.  One XADD
+ * per entry and no MULTI, because Redis serves its blocked readers after
+ * each command: each entry goes to the next waiting worker.  In a MULTI
+ * they all went to the first, which - still sized for the job before, as
+ * this worker was - kept one and gave the rest back in turn: 26 XADDs per
+ * task for a 200-task job meeting 256 workers.  Without the transaction a
+ * worker dying halfway leaves copies of entries still pending under its
+ * name; they are run twice, which is harmless: the bytes are the master's
+ * authenticated envelope, untouched (never decoded here), and the master
+ * keeps one result per task. */
 static void hand_back_unstarted(worker *w, int qi, redisReply **ents, size_t from, size_t n)
 {
     wqueue *q = &w->q[qi];
@@ -247,7 +253,6 @@ static void hand_back_unstarted(worker *w, int qi, redisReply **ents, size_t fro
     const char *av[3 + MAXB];
     int k = 0;
     rc_pipe_reset(&w->pipe);
-    (void)rc_pipe_cmd(&w->pipe, 1, (const char *[]){"MULTI"}, NULL);
     for (size_t m = from; m < n && k < MAXB; m++) {
         unsigned char *buf;
         size_t len;
@@ -265,15 +270,14 @@ static void hand_back_unstarted(worker *w, int qi, redisReply **ents, size_t fro
         rc_pipe_reset(&w->pipe);
         return;
     }
-    int cmds = w->pipe.ncmd; /* MULTI and the XADDs */
     av[0] = "XACK"; av[1] = q->kn.tasks; av[2] = RC_GROUP;
     (void)rc_pipe_cmd(&w->pipe, 3 + k, av, NULL);
     av[1] = "XDEL"; av[2] = q->kn.tasks;
     (void)rc_pipe_cmd(&w->pipe, 2 + k, av + 1, NULL);
-    (void)rc_pipe_cmd(&w->pipe, 1, (const char *[]){"EXEC"}, NULL);
+    int cmds = w->pipe.ncmd;
     if (rc_conn_send(w->conn, &w->pipe) != RC_OK)
         return; /* still pending under our name: the leases lapse and others take them */
-    if (rc_conn_discard(w->conn, cmds + 3) == RC_EREDIS && !w->conn->c)
+    if (rc_conn_discard(w->conn, cmds) == RC_EREDIS && !w->conn->c)
         return;
     unbatch(w, ids, k);
 }
