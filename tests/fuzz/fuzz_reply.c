@@ -8,8 +8,9 @@
  * received in place are all reached), and for every reply it yields walks
  * the whole tree: it checks the properties the library's reply consumers
  * rely on without re-checking them (array elements are never NULL, strings
- * are NUL-terminated at `len`, the nesting is bounded), hands large strings
- * back with rc_resp_recycle as the master does, and runs rc_wire_peek,
+ * are NUL-terminated at `len`, the nesting is bounded), hands each tree
+ * back whole with rc_resp_release as masters and workers do (so the next
+ * replies are built from pooled parts), and runs rc_wire_peek,
  * rc_wire_decode and rc_wire_decode_max (fixed key ring and queue of
  * fuzz_common.h) on every string, each from a fresh exact-size heap copy
  * (sealed payloads are decrypted in place) so AddressSanitizer sees any
@@ -137,8 +138,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (st > 0) {
             walk(reply, 0);
-            rc_resp_recycle(rp, reply); /* the large strings go back for the next replies */
-            freeReplyObject(reply);
+            rc_resp_release(rp, reply); /* its parts build the next replies */
             continue;
         }
         if (off == size)
