@@ -71,12 +71,12 @@ typedef struct sid { unsigned long long ms, seq; } sid;
 
 static int parse_sid(const char *s, size_t n, sid *out)
 {
-    char buf[48];
-    if (n == 0 || n >= sizeof buf)
+    uint64_t ms, seq;
+    if (rc_stream_id_parse(s, n, &ms, &seq) != 0)
         return -1;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    return sscanf(buf, "%llu-%llu", &out->ms, &out->seq) == 2 ? 0 : -1;
+    out->ms = ms;
+    out->seq = seq;
+    return 0;
 }
 
 static int sid_cmp(const sid *a, const sid *b)
