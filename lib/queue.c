@@ -270,10 +270,11 @@ static const char *const scripts[RC_SCRIPT_COUNT_] = {
         "return 1\n",
     /* KEYS stream; ARGV group.  What a master runs when its job ends: the
        last deliveries of a job are often small (no trim) and leave acked
-       entries above an older floor behind. */
+       entries above an older floor behind.  An empty stream (a small job's
+       deliveries deleted their entries) costs one XLEN. */
     [RC_SCRIPT_TRIM] =
         TRIM_FUNCTIONS
-        "trim(KEYS[1], ARGV[1])\n"
+        "if redis.call('XLEN', KEYS[1]) > 0 then trim(KEYS[1], ARGV[1]) end\n"
         "return 1\n",
 };
 
