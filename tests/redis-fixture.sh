@@ -50,6 +50,15 @@ stop)
       sleep 0.02
     done
   fi
+  # and any other server of this dir: one a slow start gave up on before
+  # its pid file appeared lives on, daemonized, after its test (seen once
+  # under the sanitizer suite: a server idle for minutes after CI)
+  real=$(cd "$dir" 2>/dev/null && pwd -P) || real=
+  if [ -n "$real" ]; then
+    for p in /proc/[0-9]*; do
+      [ "$(readlink "$p/cwd" 2>/dev/null)" = "$real" ] && kill -9 "${p#/proc/}" 2>/dev/null
+    done
+  fi
   rm -rf "$dir"
   exit 0
   ;;
