@@ -10,8 +10,9 @@
  * time, so a descheduled worker does not finish early), so tasks/s shows how
  * much of the machine goes to coordination rather than to kernels.  For each
  * pool size (rc_local_start, this binary with --worker): the start-up time
- * until every worker is registered, one second idle (the pool's standing
- * cost), a job of no-op tasks and a job of busy tasks, each a reduce with a
+ * until every worker is registered, one second idle (or three poll slices
+ * of --poll-ms, if longer: the pool's standing cost), a job of no-op tasks
+ * and a job of busy tasks, each a reduce with a
  * known exact answer (SUM of ranks) that is checked, with tasks/s, Redis CPU
  * (used_cpu_user+used_cpu_sys delta / wall) and commands per task from INFO
  * commandstats reset before the phase; then the ratios to the 2-worker
@@ -114,6 +115,11 @@ static int worker_main(void)
     if (!ctx || rc_register_kernel(ctx, "noop", noop_kernel, NULL) != RC_OK ||
         rc_register_kernel(ctx, "busy", busy_kernel, NULL) != RC_OK)
         return 1;
+    const char *pm = getenv("SCALE_WORKER_POLL_MS"); /* --poll-ms */
+    if (pm && *pm && rc_ctx_set_int(ctx, RC_OPT_POLL_MS, atoll(pm)) != RC_OK) {
+        fprintf(stderr, "scale worker: %s\n", rc_ctx_errmsg(ctx));
+        return 1;
+    }
     const char *lf = getenv("SCALE_WORKER_LOG");
     if (lf && *lf && (g_logfd = open(lf, O_WRONLY | O_APPEND | O_CLOEXEC)) >= 0) {
         (void)rc_ctx_set_logger(ctx, file_logger, NULL);
@@ -381,7 +387,7 @@ static void json_pool(bc_json *j, const pool_result *r, const pool_result *ref, 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: scale [--quick] [--json] [--workers 2,64,256] [--noop-tasks N] [--busy-tasks N] [--busy-us US]\n"
-               "             [--repeat R] [--sched idle|normal|both]\n"
+               "             [--repeat R] [--sched idle|normal|both] [--poll-ms MS]\n"
                "Pools of many worker processes on one private Redis: tasks/s, Redis CPU and commands\n"
                "per task, idle cost per worker, ratios to the 2-worker reference.\n"
                "  --quick          small jobs, pools 2 and 64 (about 15 s)\n"
@@ -394,6 +400,8 @@ static void usage(FILE *f)
                "                   them for a CPU, as on a fleet whose workers are other hosts; normal:\n"
                "                   every process at the default policy, one crowded host; both (default;\n"
                "                   --quick: idle), each with its own ratios\n"
+               "  --poll-ms MS     the workers' blocking poll slice, RC_OPT_POLL_MS (default: the\n"
+               "                   library's, 200): what an idle worker costs Redis per second\n"
                "  --json           one JSON object on stdout (progress on stderr)\n");
 }
 
@@ -410,6 +418,7 @@ int main(int argc, char **argv)
     int json = 0, quick = 0, nw = 0, ws[MAXPOOLS];
     uint64_t nnoop = 0, nbusy = 0, busy_us = 1000;
     int rounds = 0, sched_from = 0, sched_to = -1; /* scheds[from..to) */
+    long long poll_ms = 0;
     static const char *const scheds[] = {"idle", "normal"};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
@@ -425,6 +434,14 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) {
             if ((rounds = atoi(argv[++i])) < 1 || rounds > MAXREP) {
                 fprintf(stderr, "scale: --repeat takes 1..%d\n", MAXREP);
+                return 2;
+            }
+        }
+        else if (!strcmp(argv[i], "--poll-ms") && i + 1 < argc) {
+            char *end;
+            poll_ms = strtoll(argv[++i], &end, 10);
+            if (*end || poll_ms < 1 || poll_ms > 5000) {
+                fprintf(stderr, "scale: --poll-ms takes 1..5000 (RC_OPT_POLL_MS), not '%s'\n", argv[i]);
                 return 2;
             }
         }
@@ -483,6 +500,8 @@ int main(int argc, char **argv)
     static pool_result res[2][MAXPOOLS];
     double t_all = bc_now(), load0 = bc_loadavg1(), busy_s = (double)busy_us / 1e6;
     double idle_s = quick ? 0.5 : 1.0;
+    if (poll_ms && idle_s < 3.0 * (double)poll_ms / 1000)
+        idle_s = 3.0 * (double)poll_ms / 1000; /* an idle window of three poll slices at least */
     snprintf(g_logpath, sizeof g_logpath, "/tmp/redcoll-scale-log.XXXXXX");
     int lfd = mkstemp(g_logpath);
     if (lfd >= 0) {
@@ -490,6 +509,11 @@ int main(int argc, char **argv)
         setenv("SCALE_WORKER_LOG", g_logpath, 1); /* rc_local_start passes the environment on */
     } else {
         g_logpath[0] = '\0';
+    }
+    if (poll_ms) {
+        char v[32];
+        snprintf(v, sizeof v, "%lld", poll_ms);
+        setenv("SCALE_WORKER_POLL_MS", v, 1);
     }
     int printed_machine = 0;
     for (int s = sched_from; s < sched_to && !bc_stop; s++) {
@@ -521,6 +545,7 @@ int main(int argc, char **argv)
         bj_int(&j, "busy_tasks", (long long)nbusy);
         bj_int(&j, "busy_us", (long long)busy_us);
         bj_bool(&j, "quick", quick);
+        bj_int(&j, "worker_poll_ms", poll_ms ? poll_ms : 200);
         bj_end_obj(&j);
         bj_begin_arr(&j, "pools"); /* ratios are to the first pool of the same scheduling policy */
         for (int s = sched_from; s < sched_to; s++)
