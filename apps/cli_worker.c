@@ -61,7 +61,7 @@ typedef struct wopts {
     int nplugins;
     unsigned long long n;             /* -n: children to supervise (0: serve here) */
     const char *url, *keyfile, *queue;
-    long long linger, lease, heartbeat, drain;
+    long long linger, lease, heartbeat, drain, poll; /* poll: -1 not given */
     unsigned long long threads, max_attempts;
     int loglevel;                     /* -1: REDCOLL_LOG or warnings */
     char *child_argv[2 * 64 + 8];     /* for -n: the same options without -n */
@@ -90,6 +90,9 @@ static const char worker_help[] =
     "  --linger S        exit 0 after S seconds without work (default: never)\n"
     "  --lease S         task lease before another worker may take it over (default 5)\n"
     "  --heartbeat S     lease renewal and registry period (default lease/4)\n"
+    "  --poll S          how long an idle worker blocks before asking again, and so how\n"
+    "                    long it may take to see SIGTERM (default 0.2, at most 5): longer\n"
+    "                    slices cost Redis less per idle worker (BENCHMARKS.md, section 6)\n"
     "  --max-attempts N  a task is started at most N times, then fails (default 3)\n"
     "  --drain-timeout S on SIGTERM, hand the task back if it still runs after S seconds\n"
     "                    (default: finish it)\n"
@@ -101,7 +104,7 @@ static const char worker_help[] =
     "does not load, key unusable, Redis unusable); 2 bad usage.\n";
 
 enum { W_PLUGIN = 300, W_REDIS, W_KEY, W_QUEUE, W_THREADS, W_LINGER, W_LEASE, W_HEARTBEAT, W_MAXATT, W_DRAIN,
-       W_HELP };
+       W_POLL, W_HELP };
 
 static void push_child(wopts *w, const char *a, const char *b)
 {
@@ -125,6 +128,7 @@ static const char *dashed(int ch)
     case W_LEASE: return "--lease";
     case W_HEARTBEAT: return "--heartbeat";
     case W_MAXATT: return "--max-attempts";
+    case W_POLL: return "--poll";
     default: return "--drain-timeout";
     }
 }
@@ -137,10 +141,12 @@ static int parse_worker(int argc, char **argv, wopts *w)
         {"threads", required_argument, 0, W_THREADS}, {"linger", required_argument, 0, W_LINGER},
         {"lease", required_argument, 0, W_LEASE},     {"heartbeat", required_argument, 0, W_HEARTBEAT},
         {"max-attempts", required_argument, 0, W_MAXATT}, {"drain-timeout", required_argument, 0, W_DRAIN},
+        {"poll", required_argument, 0, W_POLL},
         {"verbose", no_argument, 0, 'v'},             {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, W_HELP},             {0, 0, 0, 0}};
     memset(w, 0, sizeof *w);
     w->loglevel = -1;
+    w->poll = -1;
     w->child_argv[w->nchild_argv++] = NULL; /* the executable, filled in later */
     w->child_argv[w->nchild_argv++] = "worker";
     optind = 0;
@@ -165,6 +171,13 @@ static int parse_worker(int argc, char **argv, wopts *w)
         case W_LEASE: bad = cli_parse_secs("worker", "--lease", optarg, &w->lease); break;
         case W_HEARTBEAT: bad = cli_parse_secs("worker", "--heartbeat", optarg, &w->heartbeat); break;
         case W_DRAIN: bad = cli_parse_secs("worker", "--drain-timeout", optarg, &w->drain); break;
+        case W_POLL:
+            bad = cli_parse_secs("worker", "--poll", optarg, &w->poll);
+            if (!bad && (w->poll < 1 || w->poll > 5000)) {
+                fprintf(stderr, "redcoll worker: --poll: '%s' is not between 0.001 and 5 seconds\n", optarg);
+                bad = 1;
+            }
+            break;
         case W_MAXATT: bad = cli_parse_count("worker", "--max-attempts", optarg, 1, 1000, &w->max_attempts); break;
         case 'v': w->loglevel = w->loglevel < 1 ? 2 : w->loglevel + 1; break;
         case 'q': w->loglevel = 0; break;
@@ -278,6 +291,7 @@ static int make_ctx(const wopts *w, rc_ctx **out)
     if (st == RC_OK && w->linger) st = rc_ctx_set_int(ctx, RC_OPT_LINGER_MS, w->linger);
     if (st == RC_OK && w->heartbeat) st = rc_ctx_set_int(ctx, RC_OPT_HEARTBEAT_MS, w->heartbeat);
     if (st == RC_OK && w->drain) st = rc_ctx_set_int(ctx, RC_OPT_DRAIN_TIMEOUT_MS, w->drain);
+    if (st == RC_OK && w->poll > 0) st = rc_ctx_set_int(ctx, RC_OPT_POLL_MS, w->poll);
     if (st == RC_OK && w->max_attempts) st = rc_ctx_set_int(ctx, RC_OPT_MAX_ATTEMPTS, (long long)w->max_attempts);
     if (st == RC_OK && w->url) st = rc_ctx_set_str(ctx, RC_OPT_URL, w->url);
     rc_url u;

@@ -58,6 +58,8 @@ static void usage(FILE *f)
             "  --linger SECONDS  a worker idle this long exits (default: never)\n"
             "  --lease SECONDS   task lease before redelivery (default 5)\n"
             "  --heartbeat SECONDS  lease renewal period (default lease/4)\n"
+            "  --poll SECONDS    an idle worker's blocking poll slice, and so how long it may take\n"
+            "                    to see SIGTERM (default 0.2, at most 5; BENCHMARKS.md section 6)\n"
             "  --max-attempts N  a task is started at most N times (default 3)\n"
             "  --drain-timeout SECONDS  on SIGTERM, hand the task back if it runs longer\n"
             "                    than this (default: finish it)\n"
@@ -257,7 +259,7 @@ static void catch_stop_signals(void (*fn)(int))
 }
 
 enum { O_SAMPLES = 256, O_TASKS, O_SEED, O_THREADS, O_WORKERS, O_REDIS, O_KEY, O_QUEUE, O_WORKER, O_LINGER,
-       O_LOCAL, O_JSON, O_HELP, O_LEASE, O_TIMEOUT, O_HEARTBEAT, O_MAXATT, O_DRAIN, O_DEADLINE, O_RETENTION,
+       O_LOCAL, O_JSON, O_HELP, O_LEASE, O_TIMEOUT, O_HEARTBEAT, O_MAXATT, O_DRAIN, O_DEADLINE, O_RETENTION, O_POLL,
        O_ATTACH, O_ENCRYPT, O_COMPARE, O_STARTUP };
 
 int main(int argc, char **argv)
@@ -270,6 +272,7 @@ int main(int argc, char **argv)
         {"worker", no_argument, 0, O_WORKER},         {"linger", required_argument, 0, O_LINGER},
         {"local", no_argument, 0, O_LOCAL},           {"json", no_argument, 0, O_JSON},
         {"help", no_argument, 0, O_HELP},             {"lease", required_argument, 0, O_LEASE},
+        {"poll", required_argument, 0, O_POLL},
         {"timeout", required_argument, 0, O_TIMEOUT}, {"verbose", no_argument, 0, 'v'},
         {"quiet", no_argument, 0, 'q'},               {"heartbeat", required_argument, 0, O_HEARTBEAT},
         {"max-attempts", required_argument, 0, O_MAXATT}, {"drain-timeout", required_argument, 0, O_DRAIN},
@@ -280,7 +283,7 @@ int main(int argc, char **argv)
     uint64_t samples = 1000000000ULL, tasks = 64, seed = 1, threads = 0, workers = 0;
     const char *redis = NULL, *keyfile = NULL, *queue = "pi";
     int worker = 0, local = 0, json = 0, loglevel = -1, encrypt = 0; /* -1: REDCOLL_LOG or warnings */
-    long long linger = 0, lease = 0, timeout = 0, heartbeat = 0, drain = 0, deadline = 0, retention = 0;
+    long long linger = 0, lease = 0, timeout = 0, heartbeat = 0, drain = 0, deadline = 0, retention = 0, poll = -1;
     uint64_t max_attempts = 0, compare = 0, startup_samples = 1000000;
     int samples_given = 0;
     const char *attach = NULL;
@@ -301,6 +304,13 @@ int main(int argc, char **argv)
         case O_LEASE: bad = parse_secs("--lease", optarg, &lease); break;
         case O_TIMEOUT: bad = parse_secs("--timeout", optarg, &timeout); break;
         case O_HEARTBEAT: bad = parse_secs("--heartbeat", optarg, &heartbeat); break;
+        case O_POLL:
+            bad = parse_secs("--poll", optarg, &poll);
+            if (!bad && (poll < 1 || poll > 5000)) {
+                fprintf(stderr, "pi: --poll: '%s' is not between 0.001 and 5 seconds\n", optarg);
+                bad = 1;
+            }
+            break;
         case O_DRAIN: bad = parse_secs("--drain-timeout", optarg, &drain); break;
         case O_DEADLINE: bad = parse_secs("--redis-deadline", optarg, &deadline); break;
         case O_RETENTION: bad = parse_secs("--retention", optarg, &retention); break;
@@ -396,6 +406,7 @@ int main(int argc, char **argv)
     if (st == RC_OK && linger) st = rc_ctx_set_int(ctx, RC_OPT_LINGER_MS, linger);
     if (st == RC_OK && timeout) st = rc_ctx_set_int(ctx, RC_OPT_JOB_TIMEOUT_MS, timeout);
     if (st == RC_OK && heartbeat) st = rc_ctx_set_int(ctx, RC_OPT_HEARTBEAT_MS, heartbeat);
+    if (st == RC_OK && poll > 0) st = rc_ctx_set_int(ctx, RC_OPT_POLL_MS, poll);
     if (st == RC_OK && drain) st = rc_ctx_set_int(ctx, RC_OPT_DRAIN_TIMEOUT_MS, drain);
     if (st == RC_OK && deadline) st = rc_ctx_set_int(ctx, RC_OPT_REDIS_DEADLINE_MS, deadline);
     if (st == RC_OK && retention) st = rc_ctx_set_int(ctx, RC_OPT_RETENTION_MS, retention);

@@ -502,7 +502,38 @@ case_ops_usage() {
   expect 2 "worker -n x" worker -n x --plugin "$PLUGIN"
   expect 2 "worker --threads 0" worker --threads 0 --plugin "$PLUGIN"
   expect 2 "worker --lease abc" worker --lease abc --plugin "$PLUGIN"
+  expect 2 "worker --poll abc" worker --poll abc --plugin "$PLUGIN"
+  check "the message names --poll" grep -q -- "--poll: 'abc'" "$WORK/cli.err"
+  expect 2 "worker --poll 0" worker --poll 0 --plugin "$PLUGIN"
+  check "the message gives the range" grep -q "between 0.001 and 5 seconds" "$WORK/cli.err"
   expect 2 "worker with a stray argument" worker --plugin "$PLUGIN" stray
+}
+
+# --poll: an idle worker blocks that long per poll, so it asks Redis about
+# once a slice (5 times a second by default), and still exits on SIGTERM
+# within about one slice.
+case_ops_poll() {
+  need_redis
+  local key=$WORK/key w calls t0 el
+  make_key "$key"
+  bg "$RCLI" worker --plugin "$PLUGIN" --redis "$URL" --key-file "$key" --queue pp --poll 1 2>"$WORK/pw.log"
+  w=$BG
+  wait_for "the worker in the registry" 20 registered pp "$w" || dump "$WORK/pw.log"
+  sleep 1
+  rcli CONFIG RESETSTAT >/dev/null
+  sleep 4
+  calls=$(rcli INFO commandstats | tr -d '\r' | sed -n 's/^cmdstat_xreadgroup:calls=\([0-9]*\),.*/\1/p')
+  check "idle with --poll 1: ${calls:-0} polls in 4 s (about 4; 20 at the default 0.2)" \
+    cond '[ "${calls:-0}" -ge 2 ] && [ "${calls:-0}" -le 7 ]'
+  t0=$(now_ms)
+  kill -TERM "$w"
+  if wait_gone "$w" 10; then
+    el=$(( $(now_ms) - t0 ))
+    check "exits 0 on SIGTERM (status $STATUS)" [ "$STATUS" = 0 ]
+    check "sees SIGTERM within about one slice ($el ms)" [ "$el" -le 3000 ]
+  else
+    fail "the --poll 1 worker still runs 10 s after SIGTERM"
+  fi
 }
 
 # Deliveries leave finished entries in the task stream for a later trim
@@ -530,7 +561,7 @@ case_ops_stats_trimmed() {
 }
 
 case "$CASE" in
-ops_inspect | ops_watch | ops_cancel | ops_authfail | ops_plugin | ops_supervisor | ops_usage | ops_stats_trimmed) "case_$CASE" ;;
+ops_inspect | ops_watch | ops_cancel | ops_authfail | ops_plugin | ops_supervisor | ops_usage | ops_stats_trimmed | ops_poll) "case_$CASE" ;;
 *) echo "test_cli_ops.sh: unknown case '$CASE'" >&2; exit 2 ;;
 esac
 finish

@@ -240,6 +240,8 @@ case_pi_errors() {
   expect_status 2 "--tasks > --samples" "--tasks" --samples 10 --tasks 11
   expect_status 2 "unknown option" "bogus-option" --bogus-option
   expect_status 2 "stray argument" "stray" stray
+  expect_status 2 "--poll 0" "--poll" --poll 0
+  expect_status 2 "--poll 6 (over 5 s)" "--poll" --poll 6
   expect_status 2 "--worker --local" "--local" --worker --local
   expect_status 2 "--worker without --redis" "--redis" --worker
   expect_status 2 "--worker --key-file without --redis" "--redis" --worker --key-file "$key"
