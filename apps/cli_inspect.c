@@ -255,6 +255,33 @@ static int load_pel(cli_conn *c, const char *stream, pel **out, size_t *nout, na
     return 0;
 }
 
+/* In an XINFO GROUPS or CONSUMERS reply (an array of field/value lists),
+   the value of `field` in the entry whose "name" is `name`, or NULL. */
+static const redisReply *xinfo_field(const redisReply *xi, const char *name, const char *field)
+{
+    if (!xi || xi->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    for (size_t i = 0; i < xi->elements; i++) {
+        const redisReply *m = xi->element[i];
+        if (m->type != REDIS_REPLY_ARRAY)
+            continue;
+        int match = 0;
+        const redisReply *val = NULL;
+        for (size_t k = 0; k + 1 < m->elements; k += 2) {
+            const redisReply *f = m->element[k], *v = m->element[k + 1];
+            if (f->type != REDIS_REPLY_STRING)
+                continue;
+            if (!strcmp(f->str, "name") && v->type == REDIS_REPLY_STRING && !strcmp(v->str, name))
+                match = 1;
+            else if (!strcmp(f->str, field))
+                val = v;
+        }
+        if (match)
+            return val;
+    }
+    return NULL;
+}
+
 /* The group's last-delivered id into *out (0-0 if none or no group):
    every entry at or below it was handed out, so one no longer pending is
    done - acked, and left in the stream for a later trim (lib/queue.c). */
@@ -267,22 +294,9 @@ static int load_delivered(cli_conn *c, const char *stream, sid *out)
         if (r) freeReplyObject(r);
         return missing ? 0 : -1;
     }
-    for (size_t g = 0; r->type == REDIS_REPLY_ARRAY && g < r->elements; g++) {
-        const redisReply *e = r->element[g];
-        int ours = 0;
-        sid last = {0, 0};
-        for (size_t i = 0; e->type == REDIS_REPLY_ARRAY && i + 1 < e->elements; i += 2) {
-            const redisReply *k = e->element[i], *v = e->element[i + 1];
-            if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
-                continue;
-            if (strcmp(k->str, "name") == 0)
-                ours = strcmp(v->str, RC_GROUP) == 0;
-            else if (strcmp(k->str, "last-delivered-id") == 0 && parse_sid(v->str, v->len, &last) != 0)
-                last = (sid){0, 0};
-        }
-        if (ours)
-            *out = last;
-    }
+    const redisReply *last = xinfo_field(r, RC_GROUP, "last-delivered-id");
+    if (!last || last->type != REDIS_REPLY_STRING || parse_sid(last->str, last->len, out) != 0)
+        *out = (sid){0, 0};
     freeReplyObject(r);
     return 0;
 }
@@ -389,27 +403,8 @@ static void parse_info(wkr *w, const char *s, size_t len)
 /* Redis >= 7.2 says how long each consumer has not read or claimed anything. */
 static long long consumer_inactive(const redisReply *xi, const char *name)
 {
-    if (!xi || xi->type != REDIS_REPLY_ARRAY)
-        return -1;
-    for (size_t i = 0; i < xi->elements; i++) {
-        const redisReply *m = xi->element[i];
-        if (m->type != REDIS_REPLY_ARRAY)
-            continue;
-        int match = 0;
-        long long inactive = -1;
-        for (size_t k = 0; k + 1 < m->elements; k += 2) {
-            const redisReply *f = m->element[k], *v = m->element[k + 1];
-            if (f->type != REDIS_REPLY_STRING)
-                continue;
-            if (!strcmp(f->str, "name") && v->type == REDIS_REPLY_STRING && !strcmp(v->str, name))
-                match = 1;
-            else if (!strcmp(f->str, "inactive") && v->type == REDIS_REPLY_INTEGER)
-                inactive = v->integer;
-        }
-        if (match)
-            return inactive;
-    }
-    return -1;
+    const redisReply *v = xinfo_field(xi, name, "inactive");
+    return v && v->type == REDIS_REPLY_INTEGER ? v->integer : -1;
 }
 
 /* The registry: live workers; entries whose info key expired are pruned. */
