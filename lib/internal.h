@@ -169,7 +169,8 @@ void rc_resp_got(rc_resp *p, size_t n);
 /* rc_resp_want + copy + rc_resp_got, for bytes already in memory (tests,
  * fuzzing): how many of buf's n bytes were taken, 0 if there was no room. */
 size_t rc_resp_feed(rc_resp *p, const void *buf, size_t n);
-/* 1: *out is a whole reply (the caller frees it with freeReplyObject);
+/* 1: *out is a whole reply (the caller frees it with freeReplyObject, or
+   hands it back with rc_resp_release);
    0: more bytes are needed; -1: protocol error, -2: out of memory, said
    in why (the stream is then unusable: reset). */
 int rc_resp_parse(rc_resp *p, redisReply **out, char *why, size_t whylen);
@@ -263,7 +264,6 @@ rc_status rc_pipe_cmd(rc_pipe *p, int argc, const char *const *argv, const size_
  * ticket then no longer matches and rc_conn_take returns RC_EAGAIN.  The
  * caller must be able to issue the command again. */
 rc_status rc_conn_prefetch(rc_conn *c, int argc, const char **argv, const size_t *lens, unsigned long *ticket);
-/* Before freeReplyObject: lend r's large strings to the next replies. */
 /* Done with reply r (which may be NULL): hand it back to c's reader for
    reuse (rc_resp_release), or free it if c has none.  The replies of hot
    paths go this way; freeReplyObject remains right for any other. */

@@ -20,9 +20,10 @@
  * The trees are plain redisReply objects, allocated with malloc/calloc in
  * the layout of the hiredis header this file is compiled against, so callers
  * free them with freeReplyObject as before (which frees with free() in 0.14
- * and, unless an application installs its own allocator, in 1.x).  Replies
- * are hostile input: an array's element table grows as elements arrive, so
- * a header announcing 2^31 elements costs nothing until they come; lengths,
+ * and, unless an application installs its own allocator, in 1.x), or hand
+ * them back whole with rc_resp_release to build later replies.  Replies are
+ * hostile input: an array's element table grows as elements arrive, so a
+ * header announcing 2^31 elements costs one 4 KiB table until they come; lengths,
  * counts, nesting and line lengths are bounded; integers are parsed strictly;
  * every string is NUL-terminated at len. */
 #include "internal.h"
