@@ -291,10 +291,19 @@ void rc_conn_free(rc_conn *c)
     free(c);
 }
 
+static int drain_ready(rc_conn *c);
+
 rc_status rc_conn_ensure(rc_conn *c)
 {
-    if (c->c && c->deferred && !c->c->obuf[0])
-        (void)drain_deferred(c); /* long answered, as a rule; a failure drops the connection */
+    /* Replies of fire-and-forget commands still on their way: the
+       connection is in use this very moment, so there is no stale socket to
+       look for, and waiting for them here would add a round trip to the
+       next command (a job's clean-up to the next job's submission, a
+       tenth of a one-task job).  They are read, and dropped, before this
+       command's reply.  Replies already here are read now, so the check
+       below sees the socket as it is. */
+    if (c->c && c->deferred && !c->c->obuf[0] && !drain_ready(c))
+        return RC_OK;
     if (c->c && !c->c->err && !c->c->obuf[0]) {
         /* between commands: the server may have closed it (restart,
            timeout); find out now, for the price of one syscall, rather
@@ -429,6 +438,49 @@ static rc_status drain_deferred(rc_conn *c)
         c->deferred--;
     }
     return RC_OK;
+}
+
+/* Read and drop the deferred replies that have arrived, without waiting:
+ * 1 when none is left, 0 when some are still on their way (or the
+ * connection failed: it is dropped, and the caller reopens it). */
+static int drain_ready(rc_conn *c)
+{
+    if (!c->resp && !(c->resp = rc_resp_new()))
+        return drain_deferred(c) == RC_OK; /* no reader: read them the slow way */
+    while (c->deferred > 0) {
+        redisReply *r = NULL;
+        char why[160];
+        int got = rc_resp_parse(c->resp, &r, why, sizeof why);
+        if (got > 0) {
+            rc_conn_release(c, r);
+            c->deferred--;
+            c->drains++; /* a prefetched reply, if it was one, is gone */
+            continue;
+        }
+        if (got < 0) {
+            snprintf(c->err, sizeof c->err, "%s", why);
+            rc_conn_drop(c);
+            return 1;
+        }
+        char *dst;
+        size_t room;
+        if (rc_resp_want(c->resp, &dst, &room) != 0) {
+            snprintf(c->err, sizeof c->err, "out of memory reading a Redis reply");
+            rc_conn_drop(c);
+            return 1;
+        }
+        ssize_t n = recv(c->c->fd, dst, room, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (n <= 0) {
+            (void)io_failed_errno(c, n < 0 ? errno : 0, "reading a reply");
+            return 1;
+        }
+        rc_resp_got(c->resp, (size_t)n);
+    }
+    return 1;
 }
 
 rc_status rc_conn_get(rc_conn *c, redisReply **reply)

@@ -21,7 +21,7 @@ set(rc_integration_faults
   result_lost)
 set(rc_integration_batching
   job_switch one_at_a_time scan_once nolapsed_forged result_stream_deleted mixed_delivery
-  trim_keeps_pending trim_span)
+  trim_keeps_pending trim_span deferred_in_flight)
 
 foreach(prog collectives faults batching)
   add_executable(test_${prog} test_${prog}.c)

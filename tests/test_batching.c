@@ -390,6 +390,57 @@ static void t_trim_span(void)
     H_STOP_ALL();
 }
 
+/* Replies of fire-and-forget commands still on their way (a job's
+ * clean-up, sent unanswered) do not hold the next command back: it goes
+ * out at once, and a command's reply is still its own.  So a reply sent
+ * ahead (a prefetch, like the master's first XREAD) is not dropped by a
+ * later command's connection check while it has not arrived; before, that
+ * check waited for it and threw it away. */
+static void t_deferred_in_flight(void)
+{
+    char tk[300], key[320];
+    h_tasks_key(tk, sizeof tk);
+    snprintf(key, sizeof key, "%s:inflight", tk);
+    rc_url u;
+    char why[200];
+    if (rc_url_parse(H.url, &u, why, sizeof why) != RC_OK)
+        H_FAIL("url: %s", why);
+    rc_conn *c = rc_conn_new(&u, 5000, 10000);
+    H_CHECK(c != NULL, "out of memory");
+    unsigned long ticket = 0;
+    const char *bl[] = {"BLPOP", key, "5"};
+    H_CHECK(rc_conn_prefetch(c, 3, bl, NULL, &ticket) == RC_OK, "prefetch: %s", c->err);
+    /* Redis holds the BLPOP until the list gets an element: the check
+       between commands must not wait for it */
+    H_CHECK(rc_conn_ensure(c) == RC_OK, "ensure: %s", c->err);
+    freeReplyObject(h_cmd("RPUSH %s first", key));
+    redisReply *r = NULL;
+    H_CHECK(rc_conn_take(c, ticket, &r) == RC_OK, "the prefetched BLPOP was dropped by a connection check (%s)",
+            c->err);
+    H_CHECK(r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING &&
+                !strcmp(r->element[1]->str, "first"),
+            "the prefetch's reply is not its BLPOP's");
+    freeReplyObject(r);
+    /* deferred replies still coming, then commands of our own: each gets
+       its own reply, in order */
+    for (int i = 0; i < 3; i++) {
+        const char *inc[] = {"INCR", key};
+        freeReplyObject(h_cmd("DEL %s", key));
+        H_CHECK(rc_conn_append(c, 2, inc, NULL) == RC_OK && rc_conn_append(c, 2, inc, NULL) == RC_OK &&
+                    rc_conn_defer(c, 2) == RC_OK,
+                "defer: %s", c->err);
+        const char *get[] = {"GET", key};
+        r = NULL;
+        H_CHECK(rc_conn_cmd(c, &r, 2, get, NULL) == RC_OK && r->type == REDIS_REPLY_STRING && !strcmp(r->str, "2"),
+                "round %d: GET after two deferred INCRs answered %s", i, r && r->str ? r->str : "no string");
+        freeReplyObject(r);
+        H_EQ_U64(c->deferred, 0);
+    }
+    rc_conn_free(c);
+    freeReplyObject(h_cmd("DEL %s", key));
+    H_STOP_ALL();
+}
+
 int main(int argc, char **argv)
 {
     static const h_test tests[] = {
@@ -401,6 +452,7 @@ int main(int argc, char **argv)
         {"mixed_delivery", t_mixed_delivery},
         {"trim_keeps_pending", t_trim_keeps_pending},
         {"trim_span", t_trim_span},
+        {"deferred_in_flight", t_deferred_in_flight},
         {NULL, NULL},
     };
     return h_main(argc, argv, tests);
