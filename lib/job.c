@@ -117,6 +117,8 @@ struct rc_job {
     unsigned char *blk;               /* one transaction's tasks, encoded */
     size_t blkcap;
     rc_pipe pipe;
+    int ahead;                        /* count of the first XREAD, sent with the submission (0: none) */
+    unsigned long ahead_ticket;       /* its rc_conn_take ticket */
 };
 
 static rc_status job_err(rc_job *j, rc_status st, const char *fmt, ...) RC_PRINTF(3, 4);
@@ -655,7 +657,18 @@ static rc_status ensure_conn(rc_job *j)
     return RC_OK;
 }
 
-rc_status rc_job_submit(rc_job *j)
+static rc_status submit(rc_job *j, int read_ahead);
+static int collect_count(const rc_job *j);
+
+rc_status rc_job_submit(rc_job *j) { return submit(j, 0); }
+
+/* read_ahead: the caller waits next (rc_job_run), so a job whose tasks all
+ * go in the first write sends its first blocking XREAD in that write too.
+ * Its reply is the next one on the wire once the submission's are read, so
+ * it becomes a prefetch (rc_conn_take) that collect() takes: Redis has the
+ * master's read waiting when the result comes, and a one-task job costs
+ * the master one round trip to Redis, not two. */
+static rc_status submit(rc_job *j, int read_ahead)
 {
     if (!j)
         return RC_EINVAL;
@@ -691,6 +704,15 @@ rc_status rc_job_submit(rc_job *j)
         rc_pipe_reset(&j->pipe);
         return st;
     }
+    int ahead = 0;
+    if (read_ahead && n == j->ntasks && ctx->poll_ms > 0) {
+        char cnt[16], blk[32];
+        snprintf(cnt, sizeof cnt, "%d", collect_count(j));
+        snprintf(blk, sizeof blk, "%lld", ctx->poll_ms);
+        const char *av[] = {"XREAD", "COUNT", cnt, "BLOCK", blk, "STREAMS", j->res_key, j->last_id};
+        if (rc_pipe_cmd(&j->pipe, 8, av, NULL) == RC_OK)
+            ahead = atoi(cnt);
+    }
     j->t_submit = rc_now_ms();
     j->submitted_wall = rc_wall_ms();
     if ((st = rc_conn_send(ctx->conn, &j->pipe)) != RC_OK)
@@ -712,6 +734,12 @@ rc_status rc_job_submit(rc_job *j)
         rc_status s3 = read_tasks(j, ranks, n, j->ids);
         if (st == RC_OK)
             st = s3;
+    }
+    if (ahead && ctx->conn->c) {
+        /* every earlier reply is read: the XREAD's is next */
+        ctx->conn->deferred++;
+        j->ahead = ahead;
+        j->ahead_ticket = ctx->conn->drains;
     }
     /* The other blocks, SUBMIT_DEPTH in flight: Redis adds one while we
        encode the next.  One at a time, the master's encoding and Redis'
@@ -1156,8 +1184,9 @@ static int collect_count(const rc_job *j)
 static rc_status collect(rc_job *j, long long block_ms)
 {
     rc_conn *c = j->ctx->conn;
-    unsigned long ticket = 0;
-    int prefetched = 0; /* count of the XREAD sent ahead, 0: none */
+    unsigned long ticket = j->ahead_ticket;
+    int prefetched = j->ahead; /* count of the XREAD sent ahead, 0: none */
+    j->ahead = 0;
     for (;;) {
         char cnt[16], blk[32];
         int count = prefetched ? prefetched : collect_count(j);
@@ -1496,7 +1525,7 @@ rc_status rc_job_wait(rc_job *j)
 
 rc_status rc_job_run(rc_job *j)
 {
-    rc_status st = rc_job_submit(j);
+    rc_status st = submit(j, 1);
     if (st != RC_OK)
         return st;
     return rc_job_wait(j);
