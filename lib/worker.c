@@ -29,13 +29,17 @@
  * The lease thread has its own connection: an OpenMP kernel that saturates
  * every core cannot starve it, and a blocking command on the main connection
  * never delays it.  It renews the lease, keeps this worker's entry in the
- * queue's registry, and on a second stop request (or when the drain timeout
- * passes) hands the task in hand back at once.  The job descriptor (kernel,
+ * queue's registry, gives the unstarted rest of a batch back while one of
+ * its tasks runs far longer than the batch was sized for, and on a second
+ * stop request (or when the drain timeout passes) hands the task in hand
+ * back at once.  The job descriptor (kernel,
  * seed, broadcast blob) is fetched once per job and cached. */
 #include "internal.h"
 
 #include <pthread.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -107,6 +111,18 @@ typedef struct worker {
     int handed_back;          /* the lease thread gave it back: do not deliver */
     char bids[MAXB][ID_MAX];  /* every entry taken and not yet acked (renewed together) */
     int nb;
+    /* the batch in hand, for the lease thread to give its unstarted rest
+       back while a task runs long: entries [sp_next, sp_end) of sp_ents
+       (NULL: none to give), the current task claimed at sp_t0 (us) after
+       sp_kern us of the batch's kernels; the main thread's schedstat at the
+       last look (run and wait ns, at sp_seen us) */
+    redisReply **sp_ents;
+    size_t sp_next, sp_end;
+    int sp_qi, sp_sizing;
+    double sp_avg;
+    long long sp_t0, sp_kern, sp_seen;
+    unsigned long long sp_run, sp_wait;
+    int main_tid;
     long long nb_since;       /* when they were taken */
     uint64_t done;            /* tasks delivered (guarded by mu for the registry) */
 
@@ -246,13 +262,13 @@ static rc_status handback_ex(worker *w, rc_conn *c, const char *id, int qi, uint
  * name; they are run twice, which is harmless: the bytes are the master's
  * authenticated envelope, untouched (never decoded here), and the master
  * keeps one result per task. */
-static void hand_back_unstarted(worker *w, int qi, redisReply **ents, size_t from, size_t n)
+static int hand_back_on(worker *w, rc_conn *c, rc_pipe *pipe, int qi, redisReply **ents, size_t from, size_t n,
+                        char (*ids)[ID_MAX])
 {
     wqueue *q = &w->q[qi];
-    char ids[MAXB][ID_MAX];
     const char *av[3 + MAXB];
     int k = 0;
-    rc_pipe_reset(&w->pipe);
+    rc_pipe_reset(pipe);
     for (size_t m = from; m < n && k < MAXB; m++) {
         unsigned char *buf;
         size_t len;
@@ -261,25 +277,116 @@ static void hand_back_unstarted(worker *w, int qi, redisReply **ents, size_t fro
         if (buf) {
             const char *xa[] = {"XADD", q->kn.tasks, "*", "e", (const char *)buf};
             size_t xl[] = {4, q->kn.tasks_len, 1, 1, len};
-            (void)rc_pipe_cmd(&w->pipe, 5, xa, xl);
+            (void)rc_pipe_cmd(pipe, 5, xa, xl);
         }
         av[3 + k] = ids[k];
         k++;
     }
     if (!k) {
-        rc_pipe_reset(&w->pipe);
-        return;
+        rc_pipe_reset(pipe);
+        return 0;
     }
     av[0] = "XACK"; av[1] = q->kn.tasks; av[2] = RC_GROUP;
-    (void)rc_pipe_cmd(&w->pipe, 3 + k, av, NULL);
+    (void)rc_pipe_cmd(pipe, 3 + k, av, NULL);
     av[1] = "XDEL"; av[2] = q->kn.tasks;
-    (void)rc_pipe_cmd(&w->pipe, 2 + k, av + 1, NULL);
-    int cmds = w->pipe.ncmd;
-    if (rc_conn_send(w->conn, &w->pipe) != RC_OK)
-        return; /* still pending under our name: the leases lapse and others take them */
-    if (rc_conn_discard(w->conn, cmds) == RC_EREDIS && !w->conn->c)
+    (void)rc_pipe_cmd(pipe, 2 + k, av + 1, NULL);
+    int cmds = pipe->ncmd;
+    if (rc_conn_send(c, pipe) != RC_OK)
+        return 0; /* still pending under our name: the leases lapse and others take them */
+    if (rc_conn_discard(c, cmds) == RC_EREDIS && !c->c)
+        return 0;
+    return k; /* given back: nothing of theirs to renew */
+}
+
+static void unbatch_locked(worker *w, char (*ids)[ID_MAX], int n);
+
+static void hand_back_unstarted(worker *w, int qi, redisReply **ents, size_t from, size_t n)
+{
+    char ids[MAXB][ID_MAX];
+    int k = hand_back_on(w, w->conn, &w->pipe, qi, ents, from, n, ids);
+    pthread_mutex_lock(&w->mu);
+    unbatch_locked(w, ids, k);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* The main thread's schedstat: ns on a CPU, ns runnable but waiting. */
+static int main_schedstat(const worker *w, unsigned long long *run, unsigned long long *wait)
+{
+    char path[64], buf[128];
+    snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", w->main_tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    int n = fgets(buf, sizeof buf, f) ? sscanf(buf, "%llu %llu", run, wait) : 0;
+    fclose(f);
+    return n == 2 ? 0 : -1;
+}
+
+/* Lease thread, mu held: give the unstarted rest of the batch in hand back
+ * while its task runs far longer than the batch was sized for - a new job
+ * of the same kernel whose tasks are longer than the last one's, or a job
+ * whose tasks vary.  After the task, the main loop would do the same
+ * (below), but only then: one long task would keep the whole rest from
+ * idle workers for its length.  Its time counts as the main loop's does:
+ * wall time, unless the main thread spent it waiting for a CPU (many
+ * workers per core), which the schedstat since the last look tells - so a
+ * crowded host does not give back batches of short tasks.  The hand-back
+ * goes out on this thread's connection with mu held, so the main thread
+ * cannot start one of those entries or free their reply meanwhile. */
+static void spill_long_batch(worker *w, rc_conn *c, rc_pipe *pipe)
+{
+    if (!w->sp_ents || !w->sp_sizing || w->sp_next == 0 || w->sp_next >= w->sp_end)
         return;
-    unbatch(w, ids, k);
+    long long now = rc_now_us(), so_far = w->sp_kern + (now - w->sp_t0);
+    if (so_far <= BATCH_HOLD_US || (double)so_far <= 4.0 * w->sp_avg * (double)w->sp_next)
+        return;
+    unsigned long long run, wait;
+    if (main_schedstat(w, &run, &wait) != 0)
+        return;
+    int first_look = w->sp_seen < w->sp_t0;
+    unsigned long long dwait = wait - w->sp_wait;
+    long long dwall = now - w->sp_seen;
+    w->sp_run = run;
+    w->sp_wait = wait;
+    w->sp_seen = now;
+    if (first_look || (double)dwait / 1000.0 > 0.5 * (double)dwall)
+        return; /* decide at the next look; or it waited for a CPU more than it ran or slept */
+    char ids[MAXB][ID_MAX];
+    size_t from = w->sp_next, to = w->sp_end;
+    int k = hand_back_on(w, c, pipe, w->sp_qi, w->sp_ents, from, to, ids);
+    if (!k)
+        return; /* the leases lapse instead; the main loop may still try */
+    unbatch_locked(w, ids, k);
+    w->sp_end = from;
+    rc_log(w->ctx, RC_LOG_DEBUG, "a task runs long (%lld us so far): handed the batch's %zu unstarted task(s) back",
+           so_far, to - from);
+}
+
+/* Main thread: may entry k of the batch start (the lease thread did not
+ * give it back)?  It is then no longer the lease thread's to give. */
+static int claim_entry(worker *w, size_t k)
+{
+    pthread_mutex_lock(&w->mu);
+    int ok = k < w->sp_end;
+    if (ok) {
+        w->sp_next = k + 1;
+        w->sp_t0 = rc_now_us();
+        w->sp_kern = w->kern_us;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return ok;
+}
+
+/* Main thread: the batch's entries from k on are its own again (to give
+   back itself, or done with); returns how far they go. */
+static size_t unshare_batch(worker *w)
+{
+    pthread_mutex_lock(&w->mu);
+    size_t end = w->sp_end;
+    w->sp_ents = NULL;
+    w->sp_next = w->sp_end = 0;
+    pthread_mutex_unlock(&w->mu);
+    return end;
 }
 
 /* A kernel error: counts as an attempt; anyone may retry at once. */
@@ -305,6 +412,7 @@ static void *lease_thread(void *arg)
         period = 10;
     long long next_beat = 0, stop_seen = 0;
     char id[ID_MAX], lost_id[ID_MAX] = "";
+    rc_pipe spill_pipe = {0};
     pthread_mutex_lock(&w->mu);
     while (!w->hb_stop && c) {
         /* short slices: stop requests come from a signal handler, which
@@ -319,6 +427,7 @@ static void *lease_thread(void *arg)
         pthread_cond_timedwait(&w->cv, &w->mu, &dl);
         if (w->hb_stop)
             break;
+        spill_long_batch(w, c, &spill_pipe);
         long long now = rc_now_ms();
         int stops = (int)ctx->interrupted;
         if (stops && !stop_seen)
@@ -385,6 +494,7 @@ static void *lease_thread(void *arg)
         pthread_mutex_lock(&w->mu);
     }
     pthread_mutex_unlock(&w->mu);
+    rc_pipe_free(&spill_pipe);
     rc_conn_free(c);
     return NULL;
 }
@@ -574,6 +684,12 @@ static rc_status orphaned(worker *w, int qi, const char *id, uint64_t job, uint6
 static void unbatch(worker *w, char (*ids)[ID_MAX], int n)
 {
     pthread_mutex_lock(&w->mu);
+    unbatch_locked(w, ids, n);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void unbatch_locked(worker *w, char (*ids)[ID_MAX], int n)
+{
     for (int i = 0; i < n; i++) {
         if (strcmp(w->held, ids[i]) == 0)
             w->held[0] = '\0';
@@ -584,7 +700,6 @@ static void unbatch(worker *w, char (*ids)[ID_MAX], int n)
                 break;
             }
     }
-    pthread_mutex_unlock(&w->mu);
 }
 
 /* The EVALSHA of DELIVER into av/al (6 + 3n slots): KEYS the task stream,
@@ -1661,6 +1776,7 @@ rc_status rc_worker_run(rc_ctx *ctx)
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     w->batch = 1;
+    w->main_tid = (int)syscall(SYS_gettid);
     if ((st = setup_queues(w)) != RC_OK)
         goto out;
 
@@ -1768,18 +1884,25 @@ rc_status rc_worker_run(rc_ctx *ctx)
                 ids[nid++][e->element[0]->len] = '\0';
             }
         }
+        w->kern_us = 0;
+        /* batches are sized from CPU clocks (3-4 system calls); with one
+           task per take there is nothing to size */
+        const int sizing = ctx->max_batch > 1;
         pthread_mutex_lock(&w->mu);
         memcpy(w->bids, ids, (size_t)nid * ID_MAX);
         w->nb = nid;
         w->nb_since = rc_now_ms();
+        w->sp_ents = ents;
+        w->sp_next = 0;
+        w->sp_end = nent;
+        w->sp_qi = qi;
+        w->sp_sizing = sizing && nent > 1;
+        w->sp_avg = w->avg_us;
+        w->sp_seen = 0;
         pthread_mutex_unlock(&w->mu);
         size_t ran = 0;
-        w->kern_us = 0;
         w->kern_n = w->refused_n = 0;
         w->batch_bytes = 0;
-        /* batches are sized from CPU clocks (3-4 system calls); with one
-           task per take there is nothing to size */
-        const int sizing = ctx->max_batch > 1;
         if (sizing)
             batch_clock_start(w);
         for (size_t k = 0; k < nent && st == RC_OK; k++) {
@@ -1788,20 +1911,28 @@ rc_status rc_worker_run(rc_ctx *ctx)
             char id[ID_MAX];
             if (k > 0 && interrupted(w)) {
                 /* stopping: the task in hand is done; the rest were never started */
-                hand_back_unstarted(w, qi, ents, k, nent);
-                rc_log(ctx, RC_LOG_INFO, "stopping: handed %zu unstarted task(s) back", nent - k);
+                size_t end = unshare_batch(w);
+                if (end > k)
+                    hand_back_unstarted(w, qi, ents, k, end);
+                rc_log(ctx, RC_LOG_INFO, "stopping: handed %zu unstarted task(s) back", end > k ? end - k : 0);
                 break;
             }
             long long so_far = sizing && k > 0 && w->kern_us > BATCH_HOLD_US ? kernel_time(w) : 0; /* 2 syscalls: only when long */
             if (so_far > BATCH_HOLD_US && (double)so_far > 4.0 * w->avg_us * (double)k) {
                 /* these tasks run far longer than the batch was sized for
                    (a new job, or one whose tasks vary): let idle workers
-                   have the rest instead of holding them here */
-                hand_back_unstarted(w, qi, ents, k, nent);
-                rc_log(ctx, RC_LOG_DEBUG, "tasks run long (%lld us so far): handed %zu of a batch of %zu back",
-                       so_far, nent - k, nent);
+                   have the rest instead of holding them here (unless the
+                   lease thread did already, while one of them ran) */
+                size_t end = unshare_batch(w);
+                if (end > k) {
+                    hand_back_unstarted(w, qi, ents, k, end);
+                    rc_log(ctx, RC_LOG_DEBUG, "tasks run long (%lld us so far): handed %zu of a batch of %zu back",
+                           so_far, end - k, nent);
+                }
                 break;
             }
+            if (!claim_entry(w, k))
+                break; /* the lease thread gave it back, and the rest */
             if (entry_parts(ents[k], id, &buf, &len) != 0) {
                 rc_log(ctx, RC_LOG_ERROR, "malformed stream entry from Redis: skipped");
                 continue;
@@ -1817,6 +1948,7 @@ rc_status rc_worker_run(rc_ctx *ctx)
             set_held(w, NULL, 0, 0, 0);
             ran++;
         }
+        (void)unshare_batch(w); /* before its reply goes */
         /* adapt: take as many short tasks as fill about BATCH_TARGET_US of
            kernel time.  Kernel time, not the time from take to delivery:
            that includes the round trips, and with many workers per core

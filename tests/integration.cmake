@@ -20,7 +20,7 @@ set(rc_integration_faults
   descriptor_deleted connections_killed master_interrupt master_interrupt_submit submit_oom job_timeout
   result_lost)
 set(rc_integration_batching
-  job_switch one_at_a_time scan_once nolapsed_forged result_stream_deleted mixed_delivery
+  job_switch long_batch one_at_a_time scan_once nolapsed_forged result_stream_deleted mixed_delivery
   trim_keeps_pending trim_span deferred_in_flight)
 
 foreach(prog collectives faults batching)

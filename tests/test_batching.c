@@ -93,6 +93,43 @@ static void t_job_switch(void)
     H_STOP_ALL();
 }
 
+/* A pool sized for a kernel's tiny tasks meets a job of the same kernel
+ * whose tasks are long.  The worker that takes them all in one batch keeps
+ * it (a new job of the same kernel is taken as the last one was: the
+ * rounds of an iterative code), and gives the unstarted rest back while
+ * its first task is still running.  So the job runs in two waves of its
+ * tasks; given back only after that first task, it took three. */
+static void t_long_batch(void)
+{
+    enum { NW = 4, TA = 3000, TB = 8, MS = 1000 };
+    static uint64_t outa[2 * TA], outb[2 * TB];
+    uint64_t pa[2], pb[2];
+    h_spawn_workers(NW, no_args, NULL);
+    rc_ctx *ctx = h_ctx();
+    rc_job *a = h_sleep_job(ctx, TA, 0, 15, pa, outa);
+    H_OK(ctx, rc_job_run(a));
+    h_check_sleep_out(outa, TA, 15);
+    rc_job_destroy(a);
+    reset_stats();
+    rc_job *b = h_sleep_job(ctx, TB, MS, 16, pb, outb);
+    H_OK(ctx, rc_job_run(b));
+    h_check_sleep_out(outb, TB, 16);
+    rc_job_stats sb = h_stats(b, "1 s tasks");
+    int distinct = 0;
+    uint64_t most = spread(outb, TB, &distinct);
+    long long xadds = calls("xadd");
+    printf("long job: %.2f s, %d workers ran tasks, at most %llu each; %lld XADDs\n", sb.seconds, distinct,
+           (unsigned long long)most, xadds);
+    H_CHECK(sb.seconds < 2.6 * MS / 1000.0,
+            "%d tasks of %d ms on %d workers took %.2f s: a batch of them waited for its first task", TB, MS, NW,
+            sb.seconds);
+    H_CHECK(distinct == NW && most <= 2, "the tasks went to %d of %d workers, one ran %llu", distinct, NW,
+            (unsigned long long)most);
+    rc_job_destroy(b);
+    rc_ctx_destroy(ctx);
+    H_STOP_ALL();
+}
+
 /* RC_OPT_MAX_BATCH 1: a take per task, and one delivery per task riding
  * with the next take; the default batches the same job. */
 static void t_one_at_a_time(void)
@@ -445,6 +482,7 @@ int main(int argc, char **argv)
 {
     static const h_test tests[] = {
         {"job_switch", t_job_switch},
+        {"long_batch", t_long_batch},
         {"one_at_a_time", t_one_at_a_time},
         {"scan_once", t_scan_once},
         {"nolapsed_forged", t_nolapsed_forged},
