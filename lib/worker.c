@@ -32,8 +32,8 @@
  * queue's registry, gives the unstarted rest of a batch back while one of
  * its tasks runs far longer than the batch was sized for, and on a second
  * stop request (or when the drain timeout passes) hands the task in hand
- * back at once.  The job descriptor (kernel,
- * seed, broadcast blob) is fetched once per job and cached. */
+ * back at once.  The job descriptor (kernel, seed, broadcast blob) is
+ * fetched once per job and cached. */
 #include "internal.h"
 
 #include <pthread.h>
@@ -113,14 +113,14 @@ typedef struct worker {
     /* the batch in hand, for the lease thread to give its unstarted rest
        back while a task runs long: entries [sp_next, sp_end) of sp_ents
        (NULL: none to give), the current task claimed at sp_t0 (us) after
-       sp_kern us of the batch's kernels; the main thread's schedstat at the
-       last look (run and wait ns, at sp_seen us) */
+       sp_kern us of the batch's kernels; the main thread's time waiting
+       for a CPU at the last look (schedstat, ns, at sp_seen us) */
     redisReply **sp_ents;
     size_t sp_next, sp_end;
     int sp_qi, sp_sizing;
     double sp_avg;
     long long sp_t0, sp_kern, sp_seen;
-    unsigned long long sp_run, sp_wait;
+    unsigned long long sp_wait;
     int main_tid;
     long long nb_since;       /* when they were taken */
     uint64_t done;            /* tasks delivered (guarded by mu for the registry) */
@@ -262,7 +262,8 @@ static rc_status handback_ex(worker *w, rc_conn *c, const char *id, int qi, uint
  * worker dying halfway leaves copies of entries still pending under its
  * name; they are run twice, which is harmless: the bytes are the master's
  * authenticated envelope, untouched (never decoded here), and the master
- * keeps one result per task. */
+ * keeps one result per task.  On connection c: the main loop's, or the
+ * lease thread's; returns how many went back, their ids in ids. */
 static int hand_back_on(worker *w, rc_conn *c, rc_pipe *pipe, int qi, redisReply **ents, size_t from, size_t n,
                         char (*ids)[ID_MAX])
 {
@@ -276,9 +277,11 @@ static int hand_back_on(worker *w, rc_conn *c, rc_pipe *pipe, int qi, redisReply
         if (entry_parts(ents[m], ids[k], &buf, &len) != 0)
             continue;
         if (buf) {
-            const char *xa[] = {"XADD", q->kn.tasks, "*", "e", (const char *)buf};
-            size_t xl[] = {4, q->kn.tasks_len, 1, 1, len};
-            (void)rc_pipe_cmd(pipe, 5, xa, xl);
+            /* NOMKSTREAM: a queue removed meanwhile (its stream deleted)
+               must not come back as a stream without its group */
+            const char *xa[] = {"XADD", q->kn.tasks, "NOMKSTREAM", "*", "e", (const char *)buf};
+            size_t xl[] = {4, q->kn.tasks_len, 10, 1, 1, len};
+            (void)rc_pipe_cmd(pipe, 6, xa, xl);
         }
         av[3 + k] = ids[k];
         k++;
@@ -310,15 +313,16 @@ static void hand_back_unstarted(worker *w, int qi, redisReply **ents, size_t fro
     pthread_mutex_unlock(&w->mu);
 }
 
-/* The main thread's schedstat: ns on a CPU, ns runnable but waiting. */
-static int main_schedstat(const worker *w, unsigned long long *run, unsigned long long *wait)
+/* The main thread's time runnable but waiting for a CPU, ns (schedstat). */
+static int main_cpu_wait(const worker *w, unsigned long long *wait)
 {
     char path[64], buf[128];
     snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", w->main_tid);
     FILE *f = fopen(path, "r");
     if (!f)
         return -1;
-    int n = fgets(buf, sizeof buf, f) ? sscanf(buf, "%llu %llu", run, wait) : 0;
+    unsigned long long run;
+    int n = fgets(buf, sizeof buf, f) ? sscanf(buf, "%llu %llu", &run, wait) : 0;
     fclose(f);
     return n == 2 ? 0 : -1;
 }
@@ -341,13 +345,12 @@ static void spill_long_batch(worker *w, rc_conn *c, rc_pipe *pipe)
     long long now = rc_now_us(), so_far = w->sp_kern + (now - w->sp_t0);
     if (so_far <= BATCH_HOLD_US || (double)so_far <= 4.0 * w->sp_avg * (double)w->sp_next)
         return;
-    unsigned long long run, wait;
-    if (main_schedstat(w, &run, &wait) != 0)
+    unsigned long long wait;
+    if (main_cpu_wait(w, &wait) != 0)
         return;
     int first_look = w->sp_seen < w->sp_t0;
     unsigned long long dwait = wait - w->sp_wait;
     long long dwall = now - w->sp_seen;
-    w->sp_run = run;
     w->sp_wait = wait;
     w->sp_seen = now;
     if (first_look || (double)dwait / 1000.0 > 0.5 * (double)dwall)
