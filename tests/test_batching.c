@@ -50,6 +50,24 @@ static uint64_t spread(const uint64_t *out, uint64_t T, int *distinct)
     return most;
 }
 
+/* NW workers that have just run a job of 3000 tiny tasks of the sleep
+ * kernel, so they take its tasks 64 at a time; that job's stats in *st. */
+static rc_ctx *tiny_sized_pool(int nw, uint64_t salt, rc_job_stats *st)
+{
+    enum { TA = 3000 };
+    static uint64_t out[2 * TA];
+    uint64_t p[2];
+    h_spawn_workers(nw, no_args, NULL);
+    rc_ctx *ctx = h_ctx();
+    rc_job *a = h_sleep_job(ctx, TA, 0, salt, p, out);
+    H_OK(ctx, rc_job_run(a));
+    h_check_sleep_out(out, TA, salt);
+    *st = h_stats(a, "tiny tasks");
+    rc_job_destroy(a);
+    reset_stats();
+    return ctx;
+}
+
 /* A pool that has just run many tiny tasks (so it takes them 64 at a time)
  * meets a job of long ones: every worker gets its share at once, and each
  * task is added to the stream about twice (the master's, and one
@@ -58,17 +76,11 @@ static uint64_t spread(const uint64_t *out, uint64_t T, int *distinct)
  * tasks, which would give all but one back again. */
 static void t_job_switch(void)
 {
-    enum { NW = 4, TA = 3000, TB = 8 };
-    static uint64_t outa[2 * TA], outb[2 * TB];
-    uint64_t pa[2], pb[2];
-    h_spawn_workers(NW, no_args, NULL);
-    rc_ctx *ctx = h_ctx();
-    rc_job *a = h_sleep_job(ctx, TA, 0, 5, pa, outa);
-    H_OK(ctx, rc_job_run(a));
-    h_check_sleep_out(outa, TA, 5);
-    rc_job_stats sa = h_stats(a, "tiny tasks");
-    rc_job_destroy(a);
-    reset_stats();
+    enum { NW = 4, TB = 8 };
+    static uint64_t outb[2 * TB];
+    uint64_t pb[2];
+    rc_job_stats sa;
+    rc_ctx *ctx = tiny_sized_pool(NW, 5, &sa);
     rc_job *b = h_sleep_job(ctx, TB, 400, 6, pb, outb);
     H_OK(ctx, rc_job_run(b)); /* at once: the workers are still in their tiny-task batches */
     h_check_sleep_out(outb, TB, 6);
@@ -101,16 +113,11 @@ static void t_job_switch(void)
  * tasks; given back only after that first task, it took three. */
 static void t_long_batch(void)
 {
-    enum { NW = 4, TA = 3000, TB = 8, MS = 1000 };
-    static uint64_t outa[2 * TA], outb[2 * TB];
-    uint64_t pa[2], pb[2];
-    h_spawn_workers(NW, no_args, NULL);
-    rc_ctx *ctx = h_ctx();
-    rc_job *a = h_sleep_job(ctx, TA, 0, 15, pa, outa);
-    H_OK(ctx, rc_job_run(a));
-    h_check_sleep_out(outa, TA, 15);
-    rc_job_destroy(a);
-    reset_stats();
+    enum { NW = 4, TB = 8, MS = 1000 };
+    static uint64_t outb[2 * TB];
+    uint64_t pb[2];
+    rc_job_stats sa;
+    rc_ctx *ctx = tiny_sized_pool(NW, 15, &sa);
     rc_job *b = h_sleep_job(ctx, TB, MS, 16, pb, outb);
     H_OK(ctx, rc_job_run(b));
     h_check_sleep_out(outb, TB, 16);
