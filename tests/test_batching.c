@@ -370,16 +370,23 @@ static void t_trim_keeps_pending(void)
  * later trim; one 400 ms above it is deleted at once; an undelivered entry
  * is never touched; and once nothing is pending the end-of-job trim takes
  * every delivered entry and nothing else. */
-static void t_trim_span(void)
+/* A connection of the library's own to the test Redis (caller frees). */
+static rc_conn *test_conn(void)
 {
-    char tk[300];
-    h_tasks_key(tk, sizeof tk);
     rc_url u;
     char why[200];
     if (rc_url_parse(H.url, &u, why, sizeof why) != RC_OK)
         H_FAIL("url: %s", why);
     rc_conn *c = rc_conn_new(&u, 5000, 10000);
     H_CHECK(c != NULL, "out of memory");
+    return c;
+}
+
+static void t_trim_span(void)
+{
+    char tk[300];
+    h_tasks_key(tk, sizeof tk);
+    rc_conn *c = test_conn();
     freeReplyObject(h_cmd("XGROUP CREATE %s " RC_GROUP " 0 MKSTREAM", tk));
     freeReplyObject(h_cmd("XADD %s 1000-0 e held", tk));
     for (int i = 0; i < 8; i++)
@@ -445,12 +452,7 @@ static void t_deferred_in_flight(void)
     char tk[300], key[320];
     h_tasks_key(tk, sizeof tk);
     snprintf(key, sizeof key, "%s:inflight", tk);
-    rc_url u;
-    char why[200];
-    if (rc_url_parse(H.url, &u, why, sizeof why) != RC_OK)
-        H_FAIL("url: %s", why);
-    rc_conn *c = rc_conn_new(&u, 5000, 10000);
-    H_CHECK(c != NULL, "out of memory");
+    rc_conn *c = test_conn();
     unsigned long ticket = 0;
     const char *bl[] = {"BLPOP", key, "5"};
     H_CHECK(rc_conn_prefetch(c, 3, bl, NULL, &ticket) == RC_OK, "prefetch: %s", c->err);
