@@ -302,7 +302,7 @@ rc_status rc_conn_ensure(rc_conn *c)
        tenth of a one-task job).  They are read, and dropped, before this
        command's reply.  Replies already here are read now, so the check
        below sees the socket as it is. */
-    if (c->c && c->deferred && !c->c->obuf[0] && !drain_ready(c))
+    if (c->c && !c->c->err && c->deferred && !c->c->obuf[0] && !drain_ready(c))
         return RC_OK;
     if (c->c && !c->c->err && !c->c->obuf[0]) {
         /* between commands: the server may have closed it (restart,

@@ -4,11 +4,13 @@
  * Publishing: the job descriptor (kernel, task count, seed, broadcast blob)
  * is one authenticated string key; each task is one stream entry, added in
  * MULTI/EXEC blocks (queue.c says why); a small job's descriptor, result
- * stream and tasks go in one write, one round trip.  Task payloads are
+ * stream and tasks go in one write, one round trip (with rc_job_run, its
+ * first blocking XREAD goes in that write too).  Task payloads are
  * written from the encoding buffer with writev, not copied by hiredis.  The
  * master remembers every entry id so it can remove what is left if the job
  * fails or is cancelled.  When a job succeeds its clean-up (end marker,
- * keys) is sent without waiting for the replies: the answer is complete.
+ * keys) is sent without waiting for the replies: the answer is complete,
+ * and the next job's submission goes out before they come back.
  *
  * Collecting: results arrive on the job's result stream in whatever order
  * workers finish, possibly twice (a worker that stalled past its lease delivers late)
