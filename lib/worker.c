@@ -1924,9 +1924,10 @@ rc_status rc_worker_run(rc_ctx *ctx)
             if (k > 0 && interrupted(w)) {
                 /* stopping: the task in hand is done; the rest were never started */
                 size_t end = unshare_batch(w);
-                if (end > k)
+                if (end > k) {
                     hand_back_unstarted(w, qi, ents, k, end);
-                rc_log(ctx, RC_LOG_INFO, "stopping: handed %zu unstarted task(s) back", end > k ? end - k : 0);
+                    rc_log(ctx, RC_LOG_INFO, "stopping: handed %zu unstarted task(s) back", end - k);
+                }
                 break;
             }
             long long so_far = sizing && k > 0 && w->kern_us > BATCH_HOLD_US ? kernel_time(w) : 0; /* 2 syscalls: only when long */
