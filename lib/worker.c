@@ -118,7 +118,7 @@ typedef struct worker {
        for a CPU at the last look (schedstat, ns, at sp_seen us) */
     redisReply **sp_ents;
     size_t sp_next, sp_end;
-    int sp_qi, sp_sizing;
+    int sp_qi;
     double sp_avg;
     long long sp_t0, sp_kern, sp_seen;
     unsigned long long sp_wait;
@@ -341,7 +341,8 @@ static int main_cpu_wait(const worker *w, unsigned long long *wait)
  * cannot start one of those entries or free their reply meanwhile. */
 static void spill_long_batch(worker *w, rc_conn *c, rc_pipe *pipe)
 {
-    if (!w->sp_ents || !w->sp_sizing || w->sp_next == 0 || w->sp_next >= w->sp_end)
+    /* a batch of one (RC_OPT_MAX_BATCH 1 takes no more) has nothing to give */
+    if (!w->sp_ents || w->sp_next == 0 || w->sp_next >= w->sp_end)
         return;
     long long now = rc_now_us(), so_far = w->sp_kern + (now - w->sp_t0);
     if (so_far <= BATCH_HOLD_US || (double)so_far <= 4.0 * w->sp_avg * (double)w->sp_next)
@@ -1920,7 +1921,6 @@ rc_status rc_worker_run(rc_ctx *ctx)
         w->sp_next = 0;
         w->sp_end = nent;
         w->sp_qi = qi;
-        w->sp_sizing = sizing && nent > 1;
         w->sp_avg = w->avg_us;
         w->sp_seen = 0;
         if (w->hb_idle)
