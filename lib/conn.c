@@ -380,8 +380,9 @@ static int wait_readable(rc_conn *c)
     return n < 0 ? -1 : 1; /* POLLHUP, POLLERR: the read says what happened */
 }
 
-/* The next reply off the socket, whatever it is. */
-static rc_status read_reply(rc_conn *c, redisReply **out)
+/* The next reply off the socket, whatever it is.  nowait: RC_EAGAIN (the
+ * connection kept) when it has not fully arrived yet. */
+static rc_status read_reply_ex(rc_conn *c, redisReply **out, int nowait)
 {
     *out = NULL;
     if (!c->c)
@@ -414,16 +415,20 @@ static rc_status read_reply(rc_conn *c, redisReply **out)
             rc_conn_drop(c);
             return RC_ENOMEM;
         }
-        ssize_t n = wait_readable(c);
+        ssize_t n = nowait ? 1 : wait_readable(c);
         if (n > 0)
-            n = read(c->c->fd, dst, room);
+            n = recv(c->c->fd, dst, room, nowait ? MSG_DONTWAIT : 0);
         if (n < 0 && errno == EINTR)
             continue;
+        if (nowait && n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return RC_EAGAIN;
         if (n <= 0)
             return io_failed_errno(c, n < 0 ? errno : 0, "reading a reply");
         rc_resp_got(c->resp, (size_t)n);
     }
 }
+
+static rc_status read_reply(rc_conn *c, redisReply **out) { return read_reply_ex(c, out, 0); }
 
 static rc_status drain_deferred(rc_conn *c)
 {
@@ -445,40 +450,16 @@ static rc_status drain_deferred(rc_conn *c)
  * connection failed: it is dropped, and the caller reopens it). */
 static int drain_ready(rc_conn *c)
 {
-    if (!c->resp && !(c->resp = rc_resp_new()))
-        return drain_deferred(c) == RC_OK; /* no reader: read them the slow way */
     while (c->deferred > 0) {
         redisReply *r = NULL;
-        char why[160];
-        int got = rc_resp_parse(c->resp, &r, why, sizeof why);
-        if (got > 0) {
-            rc_conn_release(c, r);
-            c->deferred--;
-            c->drains++; /* a prefetched reply, if it was one, is gone */
-            continue;
-        }
-        if (got < 0) {
-            snprintf(c->err, sizeof c->err, "%s", why);
-            rc_conn_drop(c);
-            return 1;
-        }
-        char *dst;
-        size_t room;
-        if (rc_resp_want(c->resp, &dst, &room) != 0) {
-            snprintf(c->err, sizeof c->err, "out of memory reading a Redis reply");
-            rc_conn_drop(c);
-            return 1;
-        }
-        ssize_t n = recv(c->c->fd, dst, room, MSG_DONTWAIT);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        rc_status st = read_reply_ex(c, &r, 1);
+        if (st == RC_EAGAIN)
             return 0;
-        if (n <= 0) {
-            (void)io_failed_errno(c, n < 0 ? errno : 0, "reading a reply");
+        if (st != RC_OK)
             return 1;
-        }
-        rc_resp_got(c->resp, (size_t)n);
+        rc_conn_release(c, r);
+        c->deferred--;
+        c->drains++; /* a prefetched reply, if it was one, is gone */
     }
     return 1;
 }
