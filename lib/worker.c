@@ -308,10 +308,7 @@ static void unbatch_locked(worker *w, char (*ids)[ID_MAX], int n);
 static void hand_back_unstarted(worker *w, int qi, redisReply **ents, size_t from, size_t n)
 {
     char ids[MAXB][ID_MAX];
-    int k = hand_back_on(w, w->conn, &w->pipe, qi, ents, from, n, ids);
-    pthread_mutex_lock(&w->mu);
-    unbatch_locked(w, ids, k);
-    pthread_mutex_unlock(&w->mu);
+    unbatch(w, ids, hand_back_on(w, w->conn, &w->pipe, qi, ents, from, n, ids));
 }
 
 /* The main thread's time runnable but waiting for a CPU, ns (schedstat). */
@@ -383,8 +380,8 @@ static int claim_entry(worker *w, size_t k)
     return ok;
 }
 
-/* Main thread: the batch's entries from k on are its own again (to give
-   back itself, or done with); returns how far they go. */
+/* Main thread: the batch's entries are its own again (done with, or to
+   give back itself); returns how far those the lease thread left go. */
 static size_t unshare_batch(worker *w)
 {
     pthread_mutex_lock(&w->mu);
@@ -393,6 +390,17 @@ static size_t unshare_batch(worker *w)
     w->sp_next = w->sp_end = 0;
     pthread_mutex_unlock(&w->mu);
     return end;
+}
+
+/* Main thread: give back the batch's entries from k on that the lease
+   thread did not give back already; how many that was. */
+static size_t give_back_rest(worker *w, int qi, redisReply **ents, size_t k)
+{
+    size_t end = unshare_batch(w);
+    if (end <= k)
+        return 0;
+    hand_back_unstarted(w, qi, ents, k, end);
+    return end - k;
 }
 
 /* A kernel error: counts as an attempt; anyone may retry at once. */
@@ -427,9 +435,9 @@ static void *lease_thread(void *arg)
            nothing needs us before the next beat, and the main thread
            signals when it takes entries (hb_idle): 256 idle workers woke
            5120 times a second for nothing. */
-        long long slice = 50;
-        if (w->nb == 0 && !w->sp_ents && next_beat - rc_now_ms() > slice) {
-            slice = next_beat - rc_now_ms();
+        long long slice = 50, to_beat = next_beat - rc_now_ms();
+        if (w->nb == 0 && !w->sp_ents && to_beat > slice) {
+            slice = to_beat;
             w->hb_idle = 1;
         }
         struct timespec dl;
@@ -1937,11 +1945,9 @@ rc_status rc_worker_run(rc_ctx *ctx)
             char id[ID_MAX];
             if (k > 0 && interrupted(w)) {
                 /* stopping: the task in hand is done; the rest were never started */
-                size_t end = unshare_batch(w);
-                if (end > k) {
-                    hand_back_unstarted(w, qi, ents, k, end);
-                    rc_log(ctx, RC_LOG_INFO, "stopping: handed %zu unstarted task(s) back", end - k);
-                }
+                size_t rest = give_back_rest(w, qi, ents, k);
+                if (rest)
+                    rc_log(ctx, RC_LOG_INFO, "stopping: handed %zu unstarted task(s) back", rest);
                 break;
             }
             long long so_far = sizing && k > 0 && w->kern_us > BATCH_HOLD_US ? kernel_time(w) : 0; /* 2 syscalls: only when long */
@@ -1950,12 +1956,10 @@ rc_status rc_worker_run(rc_ctx *ctx)
                    (a new job, or one whose tasks vary): let idle workers
                    have the rest instead of holding them here (unless the
                    lease thread did already, while one of them ran) */
-                size_t end = unshare_batch(w);
-                if (end > k) {
-                    hand_back_unstarted(w, qi, ents, k, end);
+                size_t rest = give_back_rest(w, qi, ents, k);
+                if (rest)
                     rc_log(ctx, RC_LOG_DEBUG, "tasks run long (%lld us so far): handed %zu of a batch of %zu back",
-                           so_far, end - k, nent);
-                }
+                           so_far, rest, nent);
                 break;
             }
             if (!claim_entry(w, k))
