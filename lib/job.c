@@ -662,6 +662,32 @@ static rc_status ensure_conn(rc_job *j)
 static rc_status submit(rc_job *j, int read_ahead);
 static int collect_count(const rc_job *j);
 
+/* The master's read of its result stream, in x->av: up to count entries
+   after `from`, blocking up to block_ms (0: not at all); returns the
+   argument count.  x->av points into x and at `from`. */
+typedef struct xread_cmd {
+    char cnt[16], blk[32];
+    const char *av[8];
+} xread_cmd;
+
+static int xread_argv(const rc_job *j, int count, long long block_ms, const char *from, xread_cmd *x)
+{
+    snprintf(x->cnt, sizeof x->cnt, "%d", count);
+    snprintf(x->blk, sizeof x->blk, "%lld", block_ms);
+    int n = 0;
+    x->av[n++] = "XREAD";
+    x->av[n++] = "COUNT";
+    x->av[n++] = x->cnt;
+    if (block_ms > 0) {
+        x->av[n++] = "BLOCK";
+        x->av[n++] = x->blk;
+    }
+    x->av[n++] = "STREAMS";
+    x->av[n++] = j->res_key;
+    x->av[n++] = from;
+    return n;
+}
+
 rc_status rc_job_submit(rc_job *j) { return submit(j, 0); }
 
 /* read_ahead: the caller waits next (rc_job_run), so a job whose tasks all
@@ -708,12 +734,10 @@ static rc_status submit(rc_job *j, int read_ahead)
     }
     int ahead = 0;
     if (read_ahead && n == j->ntasks && ctx->poll_ms > 0) {
-        char cnt[16], blk[32];
-        snprintf(cnt, sizeof cnt, "%d", collect_count(j));
-        snprintf(blk, sizeof blk, "%lld", ctx->poll_ms);
-        const char *av[] = {"XREAD", "COUNT", cnt, "BLOCK", blk, "STREAMS", j->res_key, j->last_id};
-        if (rc_pipe_cmd(&j->pipe, 8, av, NULL) == RC_OK)
-            ahead = atoi(cnt);
+        xread_cmd x;
+        int count = collect_count(j);
+        if (rc_pipe_cmd(&j->pipe, xread_argv(j, count, ctx->poll_ms, j->last_id, &x), x.av, NULL) == RC_OK)
+            ahead = count;
     }
     j->t_submit = rc_now_ms();
     j->submitted_wall = rc_wall_ms();
@@ -1190,20 +1214,15 @@ static rc_status collect(rc_job *j, long long block_ms)
     int prefetched = j->ahead; /* count of the XREAD sent ahead, 0: none */
     j->ahead = 0;
     for (;;) {
-        char cnt[16], blk[32];
+        xread_cmd x;
         int count = prefetched ? prefetched : collect_count(j);
         redisReply *r = NULL;
         rc_status st = RC_EAGAIN;
         if (prefetched)
             st = rc_conn_take(c, ticket, &r); /* RC_EAGAIN: another command dropped it */
         prefetched = 0;
-        if (st == RC_EAGAIN) {
-            snprintf(cnt, sizeof cnt, "%d", count);
-            snprintf(blk, sizeof blk, "%lld", block_ms);
-            const char *av[] = {"XREAD", "COUNT", cnt, "BLOCK", blk, "STREAMS", j->res_key, j->last_id};
-            const char *avn[] = {"XREAD", "COUNT", cnt, "STREAMS", j->res_key, j->last_id};
-            st = block_ms > 0 ? rc_conn_cmd(c, &r, 8, av, NULL) : rc_conn_cmd(c, &r, 6, avn, NULL);
-        }
+        if (st == RC_EAGAIN)
+            st = rc_conn_cmd(c, &r, xread_argv(j, count, block_ms, j->last_id, &x), x.av, NULL);
         if (st == RC_EREDIS && r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "WRONGTYPE", 9) == 0) {
             /* someone replaced the result stream: check_meta puts it back */
             freeReplyObject(r);
@@ -1225,10 +1244,10 @@ static rc_status collect(rc_job *j, long long block_ms)
                 last->elements == 2 && last->element[0]->type == REDIS_REPLY_STRING &&
                 last->element[0]->len < sizeof j->last_id) {
                 /* a full batch: ask for the next while this one is checked */
-                snprintf(cnt, sizeof cnt, "%d", collect_count(j));
-                const char *avn[] = {"XREAD", "COUNT", cnt, "STREAMS", j->res_key, last->element[0]->str};
-                if (rc_conn_prefetch(c, 6, avn, NULL, &ticket) == RC_OK)
-                    prefetched = atoi(cnt);
+                int next = collect_count(j);
+                if (rc_conn_prefetch(c, xread_argv(j, next, 0, last->element[0]->str, &x), x.av, NULL, &ticket) ==
+                    RC_OK)
+                    prefetched = next;
             }
             for (size_t i = 0; i < list->elements && j->state == ST_RUNNING; i++) {
                 const redisReply *e = list->element[i];
