@@ -121,6 +121,10 @@ struct rc_job {
     rc_pipe pipe;
     int ahead;                        /* count of the first XREAD, sent with the submission (0: none) */
     unsigned long ahead_ticket;       /* its rc_conn_take ticket */
+    int submitting;                   /* results are read between blocks in flight: republish waits */
+    struct repub { uint64_t r; const char *why; } *rq; /* the republishes that wait (why: a literal) */
+    size_t nrq, caprq;
+    unsigned char *rq_wait;           /* per task: in rq (allocated at the first) */
 };
 
 static rc_status job_err(rc_job *j, rc_status st, const char *fmt, ...) RC_PRINTF(3, 4);
@@ -227,6 +231,8 @@ void rc_job_destroy(rc_job *j)
         (void)rc_job_cancel(j);
     free(j->done);
     free(j->republished);
+    free(j->rq);
+    free(j->rq_wait);
     free(j->ids);
     free(j->extra);
     free(j->sendcounts);
@@ -661,6 +667,11 @@ static rc_status ensure_conn(rc_job *j)
 
 static rc_status submit(rc_job *j, int read_ahead);
 static int collect_count(const rc_job *j);
+static redisReply *result_list(redisReply *r);
+static rc_status take_results(rc_job *j, redisReply *list);
+static int finished_ok(rc_job *j);
+static void finish(rc_job *j, rc_status st);
+static rc_status republish(rc_job *j, uint64_t r, const char *why);
 
 /* The master's read of its result stream, in x->av: up to count entries
    after `from`, blocking up to block_ms (0: not at all); returns the
@@ -689,6 +700,25 @@ static int xread_argv(const rc_job *j, int count, long long block_ms, const char
 }
 
 rc_status rc_job_submit(rc_job *j) { return submit(j, 0); }
+
+/* Send the fresh copies asked for while blocks were in flight (republish
+ * queued them): none is in flight now.  The submission holds its next
+ * block until they are out, so a refused task waits for a few blocks, not
+ * for the whole job to be added. */
+static rc_status flush_republish(rc_job *j)
+{
+    int was = j->submitting;
+    rc_status st = RC_OK;
+    j->submitting = 0;
+    for (size_t i = 0; i < j->nrq && st == RC_OK; i++) {
+        j->rq_wait[j->rq[i].r] = 0;
+        if (!j->done[j->rq[i].r])
+            st = republish(j, j->rq[i].r, j->rq[i].why);
+    }
+    j->nrq = 0;
+    j->submitting = was;
+    return st;
+}
 
 /* read_ahead: the caller waits next (rc_job_run), so a job whose tasks all
  * go in the first write sends its first blocking XREAD in that write too.
@@ -770,11 +800,23 @@ static rc_status submit(rc_job *j, int read_ahead)
     /* The other blocks, SUBMIT_DEPTH in flight: Redis adds one while we
        encode the next.  One at a time, the master's encoding and Redis'
        EXEC took turns, and a pool of 256 workers drained the stream as
-       fast as blocks came: it held one block or none. */
-    struct { uint64_t r0; size_t n; } fl[SUBMIT_DEPTH];
-    int head = 0, nfl = 0;
-    for (uint64_t r0 = n; st == RC_OK && (r0 < j->ntasks || nfl);) {
-        if (r0 < j->ntasks && nfl < SUBMIT_DEPTH) {
+       fast as blocks came: it held one block or none.
+       With rc_job_run, one block at a time also carries an XREAD of the
+       results (not blocking), read right after that block's replies, so
+       results are checked and reduced while Redis adds the next blocks.
+       When many workers keep up with the submission, the results
+       otherwise all waited for its end: at 256 workers the last fifth of a
+       20000-task no-op job was the master alone, checking them. */
+    struct { uint64_t r0; size_t n; int xread; } fl[SUBMIT_DEPTH];
+    int head = 0, nfl = 0, xread_out = 0, by_result = 0;
+    j->submitting = read_ahead;
+    for (uint64_t r0 = n; st == RC_OK && (r0 < j->ntasks || nfl || j->nrq);) {
+        if (!nfl && j->nrq) {
+            if ((st = flush_republish(j)) != RC_OK)
+                by_result = 1;
+            continue;
+        }
+        if (r0 < j->ntasks && nfl < SUBMIT_DEPTH && !j->nrq) {
             if (ctx->interrupted) { /* a million tasks take seconds to add: Ctrl-C must not wait for them */
                 st = job_err(j, RC_ECANCELED, "job %s interrupted while its tasks were being added (%llu of %llu "
                              "sent)", j->idhex, (unsigned long long)r0, (unsigned long long)j->ntasks);
@@ -784,34 +826,72 @@ static rc_status submit(rc_job *j, int read_ahead)
             for (; m < SUBMIT_BATCH && r0 + m < j->ntasks; m++)
                 ranks[m] = r0 + m;
             m = block_len(j, ranks, m);
-            if ((st = pipe_tasks(j, ranks, m)) == RC_OK && (st = rc_conn_send(ctx->conn, &j->pipe)) != RC_OK)
+            int xread = 0;
+            if ((st = pipe_tasks(j, ranks, m)) == RC_OK && read_ahead && !xread_out) {
+                xread_cmd x;
+                int count = collect_count(j);
+                if ((st = rc_pipe_cmd(&j->pipe, xread_argv(j, count, 0, j->last_id, &x), x.av, NULL)) == RC_OK)
+                    xread = xread_out = 1;
+            }
+            if (st == RC_OK && (st = rc_conn_send(ctx->conn, &j->pipe)) != RC_OK)
                 job_err(j, st, "cannot queue task %llu: %s", (unsigned long long)r0, ctx->conn->err);
             rc_pipe_reset(&j->pipe);
             if (st == RC_OK) {
                 int slot = (head + nfl++) % SUBMIT_DEPTH;
                 fl[slot].r0 = r0;
                 fl[slot].n = m;
+                fl[slot].xread = xread;
                 r0 += m;
+            } else if (xread) {
+                xread_out = 0;
             }
             continue;
         }
         st = read_tasks(j, &fl[head].r0, fl[head].n, j->ids + fl[head].r0);
+        if (fl[head].xread && (st == RC_OK || ctx->conn->c)) {
+            fl[head].xread = xread_out = 0;
+            redisReply *r = NULL;
+            rc_status xs = rc_conn_get(ctx->conn, &r);
+            redisReply *list = xs == RC_OK ? result_list(r) : NULL;
+            /* an error reply (a replaced result stream, say) is left to
+               rc_job_wait's own read, which handles it */
+            if (list && st == RC_OK && (st = take_results(j, list)) != RC_OK)
+                by_result = 1;
+            rc_conn_release(ctx->conn, r);
+            if (st == RC_OK && xs != RC_OK && !ctx->conn->c)
+                st = job_err(j, xs, "cannot read the results of job %s: %s", j->idhex, ctx->conn->err);
+        }
         head = (head + 1) % SUBMIT_DEPTH;
         nfl--;
     }
+    j->submitting = 0;
     if (st != RC_OK) {
         char keep[512];
         snprintf(keep, sizeof keep, "%s", j->errmsg);
         /* what the blocks still in flight added is read too, so that the
            cancel removes it by id */
-        for (; nfl && ctx->conn->c; nfl--, head = (head + 1) % SUBMIT_DEPTH)
+        for (; nfl && ctx->conn->c; nfl--, head = (head + 1) % SUBMIT_DEPTH) {
             (void)read_tasks(j, &fl[head].r0, fl[head].n, j->ids + fl[head].r0);
+            redisReply *r = NULL;
+            if (fl[head].xread && ctx->conn->c) {
+                (void)rc_conn_get(ctx->conn, &r);
+                rc_conn_release(ctx->conn, r);
+            }
+        }
+        if (by_result) {
+            /* the job failed on a result (a kernel's error, say): it ends
+               as rc_job_wait would have ended it */
+            finish(j, st);
+            return st;
+        }
         (void)rc_job_cancel(j);
         job_err(j, st, "%s", keep);
         j->result = st;
         j->state = ST_DONE;
         return st;
     }
+    if (finished_ok(j))
+        finish(j, RC_OK);
     rc_log(ctx, RC_LOG_INFO, "job %s: %llu tasks of kernel '%s' on queue '%s'", j->idhex,
            (unsigned long long)j->ntasks, j->kernel, ctx->queue);
     j->last_meta_check = j->last_refresh = j->last_progress = rc_now_ms();
@@ -992,6 +1072,25 @@ static void add_worker(rc_job *j, uint64_t w)
 
 static rc_status republish(rc_job *j, uint64_t r, const char *why)
 {
+    if (j->submitting) {
+        /* blocks are in flight on the connection: a fresh copy's XADD and
+           its reply would cut into theirs.  It goes when they are read. */
+        if (!j->rq_wait && !(j->rq_wait = calloc(j->ntasks, 1)))
+            return job_err(j, RC_ENOMEM, "out of memory");
+        if (j->rq_wait[r])
+            return RC_OK;
+        if (j->nrq == j->caprq) {
+            size_t cap = j->caprq ? j->caprq * 2 : 16;
+            struct repub *q = realloc(j->rq, cap * sizeof *q);
+            if (!q)
+                return job_err(j, RC_ENOMEM, "out of memory");
+            j->rq = q;
+            j->caprq = cap;
+        }
+        j->rq[j->nrq++] = (struct repub){r, why};
+        j->rq_wait[r] = 1;
+        return RC_OK;
+    }
     if (j->republished[r] >= j->ctx->max_republish || j->republished[r] == 255) {
         return job_err(j, RC_EAUTH,
                        "job %s task %llu: rejected %u times (%s); tampering in Redis or workers holding a "
@@ -1186,6 +1285,54 @@ static int finished_ok(rc_job *j)
     return j->ndone == j->ntasks;
 }
 
+/* The entries of an XREAD reply of the result stream,
+ * [[key, [[id, [field, value, ...]], ...]]], or NULL (nil: none). */
+static redisReply *result_list(redisReply *r)
+{
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
+        r->element[0]->elements == 2 && r->element[0]->element[1]->type == REDIS_REPLY_ARRAY)
+        return r->element[0]->element[1];
+    return NULL;
+}
+
+/* Take the results of the entries in list, in order, moving our position
+ * in the result stream past each.  Returns the status that fails the job,
+ * at the first result that does; stops too when the job is complete. */
+static rc_status take_results(rc_job *j, redisReply *list)
+{
+    for (size_t i = 0; i < list->elements; i++) {
+        const redisReply *e = list->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING ||
+            e->element[0]->len >= sizeof j->last_id)
+            continue;
+        memcpy(j->last_id, e->element[0]->str, e->element[0]->len);
+        j->last_id[e->element[0]->len] = '\0';
+        /* one result per field: a small delivery's results share an entry */
+        const redisReply *f = e->element[1];
+        if (f->type != REDIS_REPLY_ARRAY || f->elements < 2 || f->elements % 2) {
+            j->stats.rejected++;
+            rc_log(j->ctx, RC_LOG_WARN, "job %s: malformed result stream entry skipped", j->idhex);
+            continue;
+        }
+        j->res_entries++;
+        for (size_t k = 1; k < f->elements; k += 2) {
+            redisReply *v = f->element[k];
+            if (v->type != REDIS_REPLY_STRING) {
+                j->stats.rejected++;
+                rc_log(j->ctx, RC_LOG_WARN, "job %s: malformed result stream field skipped", j->idhex);
+                continue;
+            }
+            j->res_bytes += v->len;
+            rc_status st = handle(j, (unsigned char *)v->str, v->len, v);
+            if (st != RC_OK)
+                return st;
+            if (finished_ok(j))
+                return RC_OK;
+        }
+    }
+    return RC_OK;
+}
+
 /* Result entries per XREAD: about COLLECT_BYTES of them, from the size of those
  * seen so far (or the size a reduce or gather expects).  Redis builds a whole
  * reply before it writes any of it, so 256 results of 1 MiB would keep the
@@ -1233,52 +1380,23 @@ static rc_status collect(rc_job *j, long long block_ms)
             if (r) freeReplyObject(r);
             return st;
         }
-        size_t got = 0;
-        /* [[key, [[id, [field, value]], ...]]] or nil */
-        if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
-            r->element[0]->elements == 2 && r->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
-            const redisReply *list = r->element[0]->element[1];
-            got = list->elements;
-            const redisReply *last = got ? list->element[got - 1] : NULL;
-            if (got == (size_t)count && j->state == ST_RUNNING && last->type == REDIS_REPLY_ARRAY &&
-                last->elements == 2 && last->element[0]->type == REDIS_REPLY_STRING &&
-                last->element[0]->len < sizeof j->last_id) {
-                /* a full batch: ask for the next while this one is checked */
-                int next = collect_count(j);
-                if (rc_conn_prefetch(c, xread_argv(j, next, 0, last->element[0]->str, &x), x.av, NULL, &ticket) ==
-                    RC_OK)
-                    prefetched = next;
-            }
-            for (size_t i = 0; i < list->elements && j->state == ST_RUNNING; i++) {
-                const redisReply *e = list->element[i];
-                if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING ||
-                    e->element[0]->len >= sizeof j->last_id)
-                    continue;
-                memcpy(j->last_id, e->element[0]->str, e->element[0]->len);
-                j->last_id[e->element[0]->len] = '\0';
-                /* one result per field: a small delivery's results share an entry */
-                const redisReply *f = e->element[1];
-                if (f->type != REDIS_REPLY_ARRAY || f->elements < 2 || f->elements % 2) {
-                    j->stats.rejected++;
-                    rc_log(j->ctx, RC_LOG_WARN, "job %s: malformed result stream entry skipped", j->idhex);
-                    continue;
-                }
-                j->res_entries++;
-                for (size_t k = 1; k < f->elements && j->state == ST_RUNNING; k += 2) {
-                    redisReply *v = f->element[k];
-                    if (v->type != REDIS_REPLY_STRING) {
-                        j->stats.rejected++;
-                        rc_log(j->ctx, RC_LOG_WARN, "job %s: malformed result stream field skipped", j->idhex);
-                        continue;
-                    }
-                    j->res_bytes += v->len;
-                    rc_status hs = handle(j, (unsigned char *)v->str, v->len, v);
-                    if (hs != RC_OK)
-                        finish(j, hs);
-                    else if (finished_ok(j))
-                        finish(j, RC_OK);
-                }
-            }
+        redisReply *list = result_list(r);
+        size_t got = list ? list->elements : 0;
+        const redisReply *last = got ? list->element[got - 1] : NULL;
+        if (got == (size_t)count && j->state == ST_RUNNING && last->type == REDIS_REPLY_ARRAY &&
+            last->elements == 2 && last->element[0]->type == REDIS_REPLY_STRING &&
+            last->element[0]->len < sizeof j->last_id) {
+            /* a full batch: ask for the next while this one is checked */
+            int next = collect_count(j);
+            if (rc_conn_prefetch(c, xread_argv(j, next, 0, last->element[0]->str, &x), x.av, NULL, &ticket) == RC_OK)
+                prefetched = next;
+        }
+        if (list && j->state == ST_RUNNING) {
+            rc_status hs = take_results(j, list);
+            if (hs != RC_OK)
+                finish(j, hs);
+            else if (finished_ok(j))
+                finish(j, RC_OK);
         }
         rc_conn_release(c, r);
         /* a prefetch not taken stays deferred: the next command drops it */

@@ -451,6 +451,127 @@ static void t_wrong_key_worker(void)
     rc_ctx_destroy(ctx);
 }
 
+/* The first task of a long job fails while its tasks are still being
+ * added: rc_job_run fails with the kernel's message without adding the rest
+ * (results are read between the blocks it sends), and takes back what went
+ * in.  A user whose job is broken from the first task should not wait for a
+ * million tasks to go into Redis and back out before hearing why. */
+static void t_fail_while_submitting(void)
+{
+    enum { T = 100000 };
+    static const char *const once[] = {"--max-attempts", "1", NULL};
+    h_spawn_workers(2, once, NULL);
+    rc_ctx *ctx = h_ctx();
+    uint64_t fail_rank = 0, *out = malloc(T * sizeof *out);
+    H_CHECK(out != NULL, "out of memory");
+    rc_job *j = NULL;
+    H_OK(ctx, rc_job_create(ctx, "fail", T, &j));
+    H_OK(ctx, rc_job_bcast(j, &fail_rank, 1, RC_UINT64));
+    H_OK(ctx, rc_job_gather(j, out, 1, RC_UINT64));
+    freeReplyObject(h_cmd("CONFIG RESETSTAT"));
+    H_ST(ctx, rc_job_run(j), RC_EKERNEL);
+    const char *msg = rc_ctx_errmsg(ctx);
+    printf("error seen: %s\n", msg);
+    H_CONTAINS(msg, HK_FAIL_TEXT " 0");
+    H_CONTAINS(msg, "task 0");
+    redisReply *r = h_cmd("INFO commandstats");
+    const char *x = strstr(r->str, "cmdstat_xadd:calls=");
+    long long xadds = x ? atoll(x + 19) : -1;
+    freeReplyObject(r);
+    printf("%lld XADDs for a job of %d tasks\n", xadds, T);
+    H_CHECK(xadds > 0 && xadds < T / 2, "%lld XADDs: the job went on adding tasks after its first one failed",
+            xadds);
+    rc_job_destroy(j);
+    H_WAIT(h_count_keys("job:*") == 0 && h_xlen() == 0, H_DEADLINE_MS, "%zu job keys, %lld stream entries left",
+           h_count_keys("job:*"), h_xlen());
+    /* the pool carries on */
+    fail_rank = UINT64_MAX;
+    H_OK(ctx, rc_job_create(ctx, "fail", 3000, &j));
+    H_OK(ctx, rc_job_bcast(j, &fail_rank, 1, RC_UINT64));
+    H_OK(ctx, rc_job_gather(j, out, 1, RC_UINT64));
+    H_OK(ctx, rc_job_run(j));
+    for (uint64_t k = 0; k < 3000; k++)
+        H_EQ_U64(out[k], k);
+    rc_job_stats s = h_stats(j, "after");
+    H_EQ_U64(s.duplicates, 0);
+    rc_job_destroy(j);
+    rc_ctx_destroy(ctx);
+    free(out);
+    H_STOP_ALL();
+}
+
+/* Clients blocked in XREADGROUP: workers waiting for tasks. */
+static int blocked_readers(void)
+{
+    redisReply *r = h_cmd("CLIENT LIST");
+    int n = 0;
+    for (const char *p = r->type == REDIS_REPLY_STRING ? r->str : ""; (p = strstr(p, "flags=b")) != NULL; p++) {
+        const char *eol = strchr(p, '\n'), *cmd = strstr(p, "cmd=xreadgroup");
+        n += cmd && (!eol || cmd < eol);
+    }
+    freeReplyObject(r);
+    return n;
+}
+
+/* The order of two master log lines: 1 if `first` came before `then`. */
+typedef struct order_log {
+    int first_at, then_at, n;
+    const char *first, *then;
+} order_log;
+
+static void order_log_fn(int level, const char *line, void *user)
+{
+    (void)level;
+    order_log *o = user;
+    o->n++;
+    if (!o->first_at && strstr(line, o->first))
+        o->first_at = o->n;
+    if (!o->then_at && strstr(line, o->then))
+        o->then_at = o->n;
+}
+
+/* A worker holding another key refuses the first tasks of a long job while
+ * the rest are still being added: the fresh copies the master owes wait for
+ * the blocks in flight (a copy's XADD sent among them would take one of
+ * their replies), then go before the next block, and the answer is exact,
+ * each task counted once. */
+static void t_wrong_key_while_submitting(void)
+{
+    enum { T = 20000 };
+    uint64_t params[2], *out = malloc(2 * (size_t)T * sizeof *out);
+    H_CHECK(out != NULL, "out of memory");
+    char badkey[600];
+    h_keyfile("badkey", badkey, sizeof badkey);
+    pid_t bad = h_spawn_worker_key(badkey, no_args);
+    /* it must be waiting on the stream when the first block goes in */
+    H_WAIT(blocked_readers() >= 1, H_DEADLINE_MS, "the wrong-key worker never waited for tasks");
+    h_spawn_workers(2, no_args, NULL);
+    rc_ctx *ctx = h_ctx();
+    order_log ol = {0, 0, 0, "sent a fresh authentic copy", "tasks of kernel"};
+    H_OK(ctx, rc_ctx_set_logger(ctx, order_log_fn, &ol));
+    H_OK(ctx, rc_ctx_set_int(ctx, RC_OPT_LOG_LEVEL, 2));
+    rc_job *j = h_sleep_job(ctx, T, 0, 57, params, out);
+    H_OK(ctx, rc_job_run(j));
+    h_check_sleep_out(out, T, 57);
+    printf("master log: fresh copy at line %d, end of submission at line %d\n", ol.first_at, ol.then_at);
+    H_CHECK(ol.first_at && ol.then_at && ol.first_at < ol.then_at,
+            "the refused task was re-sent only after all %d tasks were added (log lines %d, %d)", T, ol.first_at,
+            ol.then_at);
+    rc_job_stats s = h_stats(j, "stats");
+    H_EQ_U64(s.done, T);
+    H_EQ_U64(s.duplicates, 0);
+    H_CHECK(s.republished >= 1, "no refused task was re-sent (republished %llu)", (unsigned long long)s.republished);
+    for (uint64_t r = 0; r < T; r++)
+        H_CHECK(out[2 * r + 1] != (uint64_t)bad, "task %llu credited to the wrong-key worker",
+                (unsigned long long)r);
+    rc_job_destroy(j);
+    H_WAIT(h_count_keys("job:*") == 0 && h_xlen() == 0, H_DEADLINE_MS, "%zu job keys, %lld stream entries left",
+           h_count_keys("job:*"), h_xlen());
+    rc_ctx_destroy(ctx);
+    free(out);
+    H_STOP_ALL();
+}
+
 static void t_sigterm_drain(void)
 {
     uint64_t params[2], out[2];
@@ -696,30 +817,34 @@ static void t_master_interrupt_submit(void)
 /* Redis runs out of memory while a job's tasks are being added, with
  * several blocks in flight: rc_job_submit fails with Redis' own reason and
  * takes back every task that went in - the stream is empty, no job key is
- * left - and once there is room again the next job runs. */
+ * left - and once there is room again the next job runs.  rc_job_run does
+ * the same with the reads of results it sends among the blocks. */
 static void t_submit_oom(void)
 {
     enum { T = 200000 };
     uint64_t params[2], *out = malloc(2 * (size_t)T * sizeof *out);
     H_CHECK(out != NULL, "out of memory");
     rc_ctx *ctx = h_ctx();
-    redisReply *r = h_cmd("INFO memory");
-    const char *u = r->type == REDIS_REPLY_STRING ? strstr(r->str, "used_memory:") : NULL;
-    long long used = u ? atoll(u + 12) : 0;
-    freeReplyObject(r);
-    H_CHECK(used > 0, "no used_memory in INFO memory");
-    /* room for about 15000 of the 200000 tasks */
-    freeReplyObject(h_cmd("CONFIG SET maxmemory %lld", used + (3LL << 20)));
-    freeReplyObject(h_cmd("CONFIG SET maxmemory-policy noeviction"));
-    rc_job *j = h_sleep_job(ctx, T, 10, 93, params, out); /* no workers */
-    rc_status st = rc_job_submit(j);
-    printf("submit under maxmemory: %s: %s\n", h_stname(st), rc_ctx_errmsg(ctx));
-    H_CHECK(st != RC_OK, "a job of %d tasks went into a Redis with room for a tenth of them", T);
-    H_CONTAINS(rc_ctx_errmsg(ctx), "OOM");
-    rc_job_destroy(j);
-    freeReplyObject(h_cmd("CONFIG SET maxmemory 0"));
-    H_EQ_U64(h_xlen(), 0);
-    H_EQ_U64(h_count_keys("job:*"), 0);
+    for (int run = 0; run < 2; run++) {
+        redisReply *r = h_cmd("INFO memory");
+        const char *u = r->type == REDIS_REPLY_STRING ? strstr(r->str, "used_memory:") : NULL;
+        long long used = u ? atoll(u + 12) : 0;
+        freeReplyObject(r);
+        H_CHECK(used > 0, "no used_memory in INFO memory");
+        /* room for about 15000 of the 200000 tasks */
+        freeReplyObject(h_cmd("CONFIG SET maxmemory %lld", used + (3LL << 20)));
+        freeReplyObject(h_cmd("CONFIG SET maxmemory-policy noeviction"));
+        rc_job *j = h_sleep_job(ctx, T, 10, 93, params, out); /* no workers */
+        rc_status st = run ? rc_job_run(j) : rc_job_submit(j);
+        const char *how = run ? "rc_job_run" : "rc_job_submit";
+        printf("%s under maxmemory: %s: %s\n", how, h_stname(st), rc_ctx_errmsg(ctx));
+        H_CHECK(st != RC_OK, "%s: a job of %d tasks went into a Redis with room for a tenth of them", how, T);
+        H_CONTAINS(rc_ctx_errmsg(ctx), "OOM");
+        rc_job_destroy(j);
+        freeReplyObject(h_cmd("CONFIG SET maxmemory 0"));
+        H_EQ_U64(h_xlen(), 0);
+        H_EQ_U64(h_count_keys("job:*"), 0);
+    }
     h_spawn_workers(1, NULL, NULL);
     uint64_t p2[2], o2[2 * 4];
     rc_job *k = h_sleep_job(ctx, 4, 1, 94, p2, o2);
@@ -811,6 +936,8 @@ int main(int argc, char **argv)
         {"tamper_task", t_tamper_task},
         {"tamper_result", t_tamper_result},
         {"wrong_key_worker", t_wrong_key_worker},
+        {"fail_while_submitting", t_fail_while_submitting},
+        {"wrong_key_while_submitting", t_wrong_key_while_submitting},
         {"sigterm_drain", t_sigterm_drain},
         {"linger", t_linger},
         {"queue_removed", t_queue_removed},
