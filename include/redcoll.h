@@ -337,7 +337,8 @@ RC_WARN_UNUSED rc_status rc_job_submit(rc_job *job);
 RC_WARN_UNUSED rc_status rc_job_test(rc_job *job);
 /* Block until finished (or RC_OPT_JOB_TIMEOUT_MS, or rc_ctx_interrupt). */
 RC_WARN_UNUSED rc_status rc_job_wait(rc_job *job);
-/* submit + wait */
+/* submit + wait; results are collected while a long job's tasks are still
+ * being added, so a task that fails the job stops the rest from being added */
 RC_WARN_UNUSED rc_status rc_job_run(rc_job *job);
 /* Remove the job's pending tasks and keys from Redis, leaving an
  * authenticated end marker (workers drop what they still hold of it).  Works

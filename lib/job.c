@@ -19,7 +19,10 @@
  * neither be counted twice nor overwrite the accepted copy.  Reduction runs
  * in rank order: a result that arrives ahead of its turn waits in `held`
  * until every lower rank is merged, so floating-point sums are the same bits
- * whatever the arrival order, pool size or failure history.
+ * whatever the arrival order, pool size or failure history.  rc_job_run
+ * starts collecting while a long job is still being added (between its
+ * blocks), so a fast pool's results are checked as they come and a failed
+ * task stops the submission.
  *
  * Authentic copies: the master never trusts Redis to keep a task intact.
  * When a worker reports a task it could not verify, or a result fails
