@@ -893,11 +893,11 @@ static rc_status submit(rc_job *j, int read_ahead)
         j->state = ST_DONE;
         return st;
     }
-    if (finished_ok(j))
-        finish(j, RC_OK);
     rc_log(ctx, RC_LOG_INFO, "job %s: %llu tasks of kernel '%s' on queue '%s'", j->idhex,
            (unsigned long long)j->ntasks, j->kernel, ctx->queue);
     j->last_meta_check = j->last_refresh = j->last_progress = rc_now_ms();
+    if (finished_ok(j)) /* every result came in while the tasks went in */
+        finish(j, RC_OK);
     return RC_OK;
 }
 
