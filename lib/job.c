@@ -675,6 +675,7 @@ static rc_status take_results(rc_job *j, redisReply *list);
 static int finished_ok(rc_job *j);
 static void finish(rc_job *j, rc_status st);
 static rc_status republish(rc_job *j, uint64_t r, const char *why);
+static void report_progress(rc_job *j);
 
 /* The master's read of its result stream, in x->av: up to count entries
    after `from`, blocking up to block_ms (0: not at all); returns the
@@ -861,6 +862,8 @@ static rc_status submit(rc_job *j, int read_ahead)
             if (list && st == RC_OK && (st = take_results(j, list)) != RC_OK)
                 by_result = 1;
             rc_conn_release(ctx->conn, r);
+            if (list && st == RC_OK)
+                report_progress(j); /* a million tasks take seconds to add: the meter moves meanwhile */
             if (st == RC_OK && xs != RC_OK && !ctx->conn->c)
                 st = job_err(j, xs, "cannot read the results of job %s: %s", j->idhex, ctx->conn->err);
         }

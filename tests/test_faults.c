@@ -517,7 +517,17 @@ static int blocked_readers(void)
 typedef struct order_log {
     int first_at, then_at, n;
     const char *first, *then;
+    int progress_at; /* log lines before the first progress call with results */
+    int progress_calls;
 } order_log;
+
+static void order_progress_fn(const rc_job *j, const rc_job_stats *st, void *user)
+{
+    (void)j;
+    order_log *o = user;
+    if (st->done > 0 && !o->progress_calls++)
+        o->progress_at = o->n;
+}
 
 static void order_log_fn(int level, const char *line, void *user)
 {
@@ -547,12 +557,19 @@ static void t_wrong_key_while_submitting(void)
     H_WAIT(blocked_readers() >= 1, H_DEADLINE_MS, "the wrong-key worker never waited for tasks");
     h_spawn_workers(2, no_args, NULL);
     rc_ctx *ctx = h_ctx();
-    order_log ol = {0, 0, 0, "sent a fresh authentic copy", "tasks of kernel"};
+    order_log ol = {0, 0, 0, "sent a fresh authentic copy", "tasks of kernel", 0, 0};
     H_OK(ctx, rc_ctx_set_logger(ctx, order_log_fn, &ol));
     H_OK(ctx, rc_ctx_set_int(ctx, RC_OPT_LOG_LEVEL, 2));
     rc_job *j = h_sleep_job(ctx, T, 0, 57, params, out);
+    rc_job_set_progress(j, order_progress_fn, &ol);
     H_OK(ctx, rc_job_run(j));
     h_check_sleep_out(out, T, 57);
+    /* the meter moved while the tasks went in: its first call came before
+       the master's "N tasks of kernel" line, which ends the submission */
+    printf("first progress call after log line %d\n", ol.progress_at);
+    H_CHECK(ol.progress_calls > 0 && ol.progress_at < ol.then_at,
+            "no progress reported while the %d tasks were being added (first call after line %d, end at %d)", T,
+            ol.progress_at, ol.then_at);
     printf("master log: fresh copy at line %d, end of submission at line %d\n", ol.first_at, ol.then_at);
     H_CHECK(ol.first_at && ol.then_at && ol.first_at < ol.then_at,
             "the refused task was re-sent only after all %d tasks were added (log lines %d, %d)", T, ol.first_at,
