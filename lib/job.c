@@ -58,6 +58,7 @@ enum { ST_NEW, ST_RUNNING, ST_DONE };
 #define INLINE_DESC_TASKS 8              /* tasks whose entry carries the descriptor too */
 #define INLINE_DESC_BYTES 1024           /* when it is at most this big */
 #define POP_BATCH 256
+#define AHEAD_BLOCK_MS 10                /* the block of the XREAD sent with a small job (submit) */
 
 typedef struct stream_id { uint64_t ms, seq; } stream_id;
 
@@ -768,9 +769,13 @@ static rc_status submit(rc_job *j, int read_ahead)
     }
     int ahead = 0;
     if (read_ahead && n == j->ntasks && ctx->poll_ms > 0) {
+        /* a short block: if the submission fails, its error waits for this
+           read's reply (it is already on the wire), and a job whose task
+           takes longer just asks again, blocking for the poll slice */
         xread_cmd x;
         int count = collect_count(j);
-        if (rc_pipe_cmd(&j->pipe, xread_argv(j, count, ctx->poll_ms, j->last_id, &x), x.av, NULL) == RC_OK)
+        long long block = ctx->poll_ms < AHEAD_BLOCK_MS ? ctx->poll_ms : AHEAD_BLOCK_MS;
+        if (rc_pipe_cmd(&j->pipe, xread_argv(j, count, block, j->last_id, &x), x.av, NULL) == RC_OK)
             ahead = count;
     }
     j->t_submit = rc_now_ms();

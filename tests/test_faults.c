@@ -862,6 +862,21 @@ static void t_submit_oom(void)
         H_EQ_U64(h_xlen(), 0);
         H_EQ_U64(h_count_keys("job:*"), 0);
     }
+    /* a one-task job goes in one write with its first read of results; when
+       that write fails, the error does not wait for the read's poll slice */
+    H_OK(ctx, rc_ctx_set_int(ctx, RC_OPT_POLL_MS, 5000));
+    freeReplyObject(h_cmd("CONFIG SET maxmemory 1"));
+    rc_job *one = h_sleep_job(ctx, 1, 10, 95, params, out);
+    long long t0 = h_now_ms();
+    rc_status st1 = rc_job_run(one);
+    long long took = h_now_ms() - t0;
+    freeReplyObject(h_cmd("CONFIG SET maxmemory 0"));
+    printf("one-task job under maxmemory, 5 s poll: %s after %lld ms: %s\n", h_stname(st1), took, rc_ctx_errmsg(ctx));
+    H_CHECK(st1 != RC_OK, "a one-task job went into a Redis out of memory");
+    H_CONTAINS(rc_ctx_errmsg(ctx), "OOM");
+    H_CHECK(took < 2500, "the failed submission took %lld ms to report: it waited for the 5 s poll slice", took);
+    rc_job_destroy(one);
+    H_OK(ctx, rc_ctx_set_int(ctx, RC_OPT_POLL_MS, 200));
     h_spawn_workers(1, NULL, NULL);
     uint64_t p2[2], o2[2 * 4];
     rc_job *k = h_sleep_job(ctx, 4, 1, 94, p2, o2);
