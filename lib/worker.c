@@ -1736,6 +1736,12 @@ static int queue_gone(worker *w, int qi)
     if (removed == 1) {
         rc_log(w->ctx, RC_LOG_WARN, "queue '%s' was removed (authenticated): no longer serving it", q->name);
         q->removed = 1;
+    } else if (removed < 0) {
+        /* not known: recreating the stream now would bring a removed queue
+           back for good (no later take meets NOGROUP again), so look again */
+        rc_log(w->ctx, RC_LOG_WARN, "the task stream of queue '%s' is gone and its removal marker cannot be read "
+                                    "(%s): checking again", q->name, w->conn->err);
+        nap(w, 200);
     } else {
         rc_log(w->ctx, RC_LOG_WARN, "the task stream of queue '%s' vanished without an authenticated removal "
                                     "(flush, restart without persistence, or tampering): recreating it", q->name);

@@ -17,7 +17,7 @@ set(rc_integration_collectives
 set(rc_integration_faults
   worker_join_midjob kill9_midjob stalled_worker tamper_task tamper_result
   wrong_key_worker fail_while_submitting wrong_key_while_submitting sigterm_drain linger queue_removed
-  queue_removed_midjob
+  queue_removed_midjob queue_removed_unreadable
   descriptor_deleted connections_killed master_interrupt master_interrupt_submit submit_oom job_timeout
   result_lost)
 set(rc_integration_batching

@@ -671,6 +671,40 @@ static void t_queue_removed(void)
     H_EQ_U64(h_count_keys("*"), 0);
 }
 
+/* A worker finds its queue's stream gone but cannot read the removal marker
+ * (here its Redis user lacks GET; a dropped connection or a timeout does the
+ * same).  It must not recreate the stream - that would bring the removed
+ * queue back, and no later take would meet NOGROUP to look again - but look
+ * again until it can read the marker, then exit. */
+static void t_queue_removed_unreadable(void)
+{
+    redisReply *r = h_cmd("ACL SETUSER nogetter on >pw ~* &* +@all -get");
+    H_CHECK(r->type != REDIS_REPLY_ERROR, "ACL SETUSER: %s", r->str);
+    freeReplyObject(r);
+    char url[300];
+    snprintf(url, sizeof url, "redis://nogetter:pw@%s:%d", H.host, H.port);
+    const char *const as_nogetter[] = {"--redis", url, NULL};
+    pid_t w = h_spawn_worker(as_nogetter);
+    H_WAIT(serving() == 1, H_DEADLINE_MS, "%zu workers are reading the queue", serving());
+    remove_queue();
+    H_WAIT(h_log_contains(w, "removal marker cannot be read") || h_log_contains(w, "recreating it"), H_DEADLINE_MS,
+           "the worker never looked for the removal marker");
+    char tk[300];
+    h_tasks_key(tk, sizeof tk);
+    r = h_cmd("EXISTS %s", tk);
+    long long exists = r->integer;
+    freeReplyObject(r);
+    H_CHECK(exists == 0, "the worker recreated the removed queue's task stream");
+    r = h_cmd("ACL SETUSER nogetter +get");
+    freeReplyObject(r);
+    H_EXPECT_EXIT0(w, H_DEADLINE_MS);
+    char *log = h_worker_log(w);
+    H_CHECK(log != NULL, "no log from the worker");
+    H_CONTAINS(log, "was removed (authenticated)");
+    free(log);
+    H_EQ_U64(h_count_keys("*"), 0);
+}
+
 static void t_queue_removed_midjob(void)
 {
     enum { T = 40 };
@@ -974,6 +1008,7 @@ int main(int argc, char **argv)
         {"linger", t_linger},
         {"queue_removed", t_queue_removed},
         {"queue_removed_midjob", t_queue_removed_midjob},
+        {"queue_removed_unreadable", t_queue_removed_unreadable},
         {"descriptor_deleted", t_descriptor_deleted},
         {"connections_killed", t_connections_killed},
         {"master_interrupt", t_master_interrupt},
