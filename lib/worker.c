@@ -1731,7 +1731,7 @@ static int live_queues(const worker *w)
 static int queue_gone(worker *w, int qi)
 {
     wqueue *q = &w->q[qi];
-    char what[80];
+    char what[96] = "";
     int removed = rc_tombstone_check(w->conn, &w->ctx->keys, q->name, 0, w->started_ms, what, sizeof what);
     if (removed == 1) {
         rc_log(w->ctx, RC_LOG_WARN, "queue '%s' was removed (authenticated): no longer serving it", q->name);
@@ -1744,7 +1744,8 @@ static int queue_gone(worker *w, int qi)
         nap(w, 200);
     } else {
         rc_log(w->ctx, RC_LOG_WARN, "the task stream of queue '%s' vanished without an authenticated removal "
-                                    "(flush, restart without persistence, or tampering): recreating it", q->name);
+                                    "(%s; a flush, a restart without persistence, or tampering): recreating it",
+               q->name, what);
         q->have_group = 0;
         nap(w, 200);
     }
