@@ -602,6 +602,30 @@ static inline long long h_xlen(void)
     return h_cmd_int("XLEN %s", k);
 }
 
+/* Connections blocked right now in XREADGROUP (CLIENT LIST flags=b): idle
+ * workers waiting for a task.  A stream deleted while a worker is blocked on
+ * it wakes that worker with an error at once, so every blocked worker sees
+ * the deletion - none can miss it because another recreated the stream. */
+static inline size_t h_blocked_readers(void)
+{
+    redisReply *r = h_cmd("CLIENT LIST");
+    size_t n = 0;
+    const char *p = r->type == REDIS_REPLY_STRING ? r->str : "";
+    for (const char *line = p; line && *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        char buf[1024];
+        snprintf(buf, sizeof buf, "%.*s", (int)(len < sizeof buf - 1 ? len : sizeof buf - 1), line);
+        const char *flags = strstr(buf, " flags=");
+        n += flags && strchr(flags + 7, 'b') && strchr(flags + 7, 'b') < strchr(flags + 7, ' ') &&
+             strstr(buf, " cmd=xreadgroup ") != NULL;
+        line = nl ? nl + 1 : NULL;
+    }
+    freeReplyObject(r);
+    return n;
+}
+
+
 /* Number of keys matching rc:{Q}:<suffix> (e.g. "job:*", "*"). */
 static inline size_t h_count_keys(const char *suffix)
 {

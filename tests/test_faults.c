@@ -500,19 +500,6 @@ static void t_fail_while_submitting(void)
     H_STOP_ALL();
 }
 
-/* Clients blocked in XREADGROUP: workers waiting for tasks. */
-static int blocked_readers(void)
-{
-    redisReply *r = h_cmd("CLIENT LIST");
-    int n = 0;
-    for (const char *p = r->type == REDIS_REPLY_STRING ? r->str : ""; (p = strstr(p, "flags=b")) != NULL; p++) {
-        const char *eol = strchr(p, '\n'), *cmd = strstr(p, "cmd=xreadgroup");
-        n += cmd && (!eol || cmd < eol);
-    }
-    freeReplyObject(r);
-    return n;
-}
-
 /* The order of two master log lines: 1 if `first` came before `then`. */
 typedef struct order_log {
     int first_at, then_at, n;
@@ -554,7 +541,7 @@ static void t_wrong_key_while_submitting(void)
     h_keyfile("badkey", badkey, sizeof badkey);
     pid_t bad = h_spawn_worker_key(badkey, no_args);
     /* it must be waiting on the stream when the first block goes in */
-    H_WAIT(blocked_readers() >= 1, H_DEADLINE_MS, "the wrong-key worker never waited for tasks");
+    H_WAIT(h_blocked_readers() >= 1, H_DEADLINE_MS, "the wrong-key worker never waited for tasks");
     h_spawn_workers(2, no_args, NULL);
     rc_ctx *ctx = h_ctx();
     order_log ol = {0, 0, 0, "sent a fresh authentic copy", "tasks of kernel", 0, 0};

@@ -86,29 +86,6 @@ static size_t serving(void)
     return n;
 }
 
-/* Connections blocked right now in XREADGROUP (CLIENT LIST flags=b): idle
- * workers waiting for a task.  A stream deleted while a worker is blocked on
- * it wakes that worker with an error at once, so every blocked worker sees
- * the deletion - none can miss it because another recreated the stream. */
-static size_t blocked_readers(void)
-{
-    redisReply *r = h_cmd("CLIENT LIST");
-    size_t n = 0;
-    const char *p = r->type == REDIS_REPLY_STRING ? r->str : "";
-    for (const char *line = p; line && *line;) {
-        const char *nl = strchr(line, '\n');
-        size_t len = nl ? (size_t)(nl - line) : strlen(line);
-        char buf[1024];
-        snprintf(buf, sizeof buf, "%.*s", (int)(len < sizeof buf - 1 ? len : sizeof buf - 1), line);
-        const char *flags = strstr(buf, " flags=");
-        n += flags && strchr(flags + 7, 'b') && strchr(flags + 7, 'b') < strchr(flags + 7, ' ') &&
-             strstr(buf, " cmd=xreadgroup ") != NULL;
-        line = nl ? nl + 1 : NULL;
-    }
-    freeReplyObject(r);
-    return n;
-}
-
 /* Bytes of a string key (malloc'd, NULL if missing). */
 static unsigned char *s_get(const char *key, size_t *len)
 {
@@ -1333,7 +1310,7 @@ static void delete_stream_round(rc_ctx *ctx, const pid_t *w, int round, const ch
 {
     char tasks[300];
     h_tasks_key(tasks, sizeof tasks);
-    H_WAIT(blocked_readers() >= 2, H_DEADLINE_MS, "%zu workers waiting for tasks before round %d", blocked_readers(),
+    H_WAIT(h_blocked_readers() >= 2, H_DEADLINE_MS, "%zu workers waiting for tasks before round %d", h_blocked_readers(),
            round);
     s_del(tasks);
     wait_logs(w, 2, NOT_AUTH, round, H_DEADLINE_MS);
@@ -1671,7 +1648,7 @@ static void t_removal_replay(void)
 
     /* worker side: the stream deleted with the old marker in place */
     s_set(removed, marker, mlen);
-    H_WAIT(blocked_readers() >= 2, H_DEADLINE_MS, "%zu workers waiting for tasks", blocked_readers());
+    H_WAIT(h_blocked_readers() >= 2, H_DEADLINE_MS, "%zu workers waiting for tasks", h_blocked_readers());
     s_del(tasks);
     long long dl = h_deadline(H_DEADLINE_MS);
     for (int i = 0; i < 2; i++)
