@@ -382,8 +382,8 @@ rc_status rc_job_get_stats(const rc_job *job, rc_job_stats *st);
 /* Progress: called from rc_job_run / rc_job_wait / rc_job_test (the
  * caller's thread) when results have arrived - with rc_job_run, already
  * while a long job's tasks are being added - at most about five times a
- * second, and once when the job ends.  For a progress bar or a log line; must not call rc_job_* on
- * this job. */
+ * second, and once when the job ends.  For a progress bar or a log line;
+ * must not call rc_job_* on this job. */
 typedef void (*rc_progress_fn)(const rc_job *job, const rc_job_stats *st, void *user);
 void rc_job_set_progress(rc_job *job, rc_progress_fn fn, void *user);
 

@@ -422,11 +422,11 @@ int rc_tombstone_check(rc_conn *c, const rc_keys *k, const char *queue, uint64_t
         ok = job != 0 || (long long)e.aux > not_before_ms;
         if (ok && what)
             snprintf(what, n, "%.*s", (int)e.payload_len, (const char *)e.payload);
-        else if (what)
-            snprintf(what, n, "a removal marker made %lld ms before this worker started is ignored",
+        else if (what) /* why not, for the caller's log */
+            snprintf(what, n, "a marker made %lld ms before we started, ignored as a possible replay",
                      not_before_ms - (long long)e.aux);
     } else if (what) {
-        snprintf(what, n, "%s", r->type == REDIS_REPLY_NIL ? "no removal marker" : "the removal marker does not verify");
+        snprintf(what, n, "%s", r->type == REDIS_REPLY_NIL ? "no marker" : "a marker that does not verify");
     }
     freeReplyObject(r);
     return ok;
