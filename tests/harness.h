@@ -602,6 +602,21 @@ static inline long long h_xlen(void)
     return h_cmd_int("XLEN %s", k);
 }
 
+/* Calls of one command (lower case, as INFO commandstats names it) since
+ * the last h_reset_stats. */
+static inline long long h_calls(const char *cmd)
+{
+    redisReply *r = h_cmd("INFO commandstats");
+    char key[64];
+    snprintf(key, sizeof key, "cmdstat_%s:calls=", cmd);
+    const char *p = r->type == REDIS_REPLY_STRING ? strstr(r->str, key) : NULL;
+    long long n = p ? atoll(p + strlen(key)) : 0;
+    freeReplyObject(r);
+    return n;
+}
+
+static inline void h_reset_stats(void) { freeReplyObject(h_cmd("CONFIG RESETSTAT")); }
+
 /* Connections blocked right now in XREADGROUP (CLIENT LIST flags=b): idle
  * workers waiting for a task.  A stream deleted while a worker is blocked on
  * it wakes that worker with an error at once, so every blocked worker sees

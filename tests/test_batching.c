@@ -16,20 +16,6 @@
 
 static const char *const no_args[] = {NULL};
 
-/* calls of one command since the last CONFIG RESETSTAT */
-static long long calls(const char *cmd)
-{
-    redisReply *r = h_cmd("INFO commandstats");
-    char key[64];
-    snprintf(key, sizeof key, "cmdstat_%s:calls=", cmd);
-    const char *p = strstr(r->str, key);
-    long long n = p ? atoll(p + strlen(key)) : 0;
-    freeReplyObject(r);
-    return n;
-}
-
-static void reset_stats(void) { freeReplyObject(h_cmd("CONFIG RESETSTAT")); }
-
 /* How many of tasks [0, T) each worker ran; returns the most any one ran
  * and the number of distinct workers. */
 static uint64_t spread(const uint64_t *out, uint64_t T, int *distinct)
@@ -64,7 +50,7 @@ static rc_ctx *tiny_sized_pool(int nw, uint64_t salt, rc_job_stats *st)
     h_check_sleep_out(out, TA, salt);
     *st = h_stats(a, "tiny tasks");
     rc_job_destroy(a);
-    reset_stats();
+    h_reset_stats();
     return ctx;
 }
 
@@ -89,8 +75,8 @@ static void t_job_switch(void)
     uint64_t most = spread(outb, TB, &distinct);
     printf("tiny job: %llu tasks in %.2f s, %lld XREADGROUP for the long job; long job: %d workers ran "
            "tasks, at most %llu each\n",
-           (unsigned long long)sa.done, sa.seconds, calls("xreadgroup"), distinct, (unsigned long long)most);
-    long long xadds = calls("xadd");
+           (unsigned long long)sa.done, sa.seconds, h_calls("xreadgroup"), distinct, (unsigned long long)most);
+    long long xadds = h_calls("xadd");
     printf("%lld XADDs (submit, hand-backs, results)\n", xadds);
     /* ideally 3 TB: TB tasks, TB - 1 hand-backs, the result stream's
        creation, TB results; a worker caught between two polls may give
@@ -124,7 +110,7 @@ static void t_long_batch(void)
     rc_job_stats sb = h_stats(b, "1 s tasks");
     int distinct = 0;
     uint64_t most = spread(outb, TB, &distinct);
-    long long xadds = calls("xadd");
+    long long xadds = h_calls("xadd");
     printf("long job: %.2f s, %d workers ran tasks, at most %llu each; %lld XADDs\n", sb.seconds, distinct,
            (unsigned long long)most, xadds);
     H_CHECK(sb.seconds < 2.6 * MS / 1000.0,
@@ -149,10 +135,10 @@ static void t_one_at_a_time(void)
     pid_t w[2];
     h_spawn_workers(2, one, w);
     rc_job *j = h_sleep_job(ctx, T, 0, 7, p, out);
-    reset_stats();
+    h_reset_stats();
     H_OK(ctx, rc_job_run(j));
     h_check_sleep_out(out, T, 7);
-    long long xr1 = calls("xreadgroup"), ex1 = calls("exec"), ev1 = calls("evalsha");
+    long long xr1 = h_calls("xreadgroup"), ex1 = h_calls("exec"), ev1 = h_calls("evalsha");
     rc_job_destroy(j);
     for (int i = 0; i < 2; i++)
         h_signal(w[i], SIGTERM);
@@ -163,10 +149,10 @@ static void t_one_at_a_time(void)
     H_OK(ctx, rc_job_run(j)); /* the workers learn the task length */
     rc_job_destroy(j);
     j = h_sleep_job(ctx, T, 0, 9, p, out);
-    reset_stats();
+    h_reset_stats();
     H_OK(ctx, rc_job_run(j));
     h_check_sleep_out(out, T, 9);
-    long long xr2 = calls("xreadgroup");
+    long long xr2 = h_calls("xreadgroup");
     printf("--max-batch 1: %lld XREADGROUP, %lld EXEC, %lld EVALSHA for %d tasks; batched: %lld XREADGROUP\n", xr1,
            ex1, ev1, T, xr2);
     /* each task taken alone; a few more reads are idle polls at the end */
@@ -195,11 +181,11 @@ static void t_scan_once(void)
     H_OK(ctx, rc_job_run(j));
     rc_job_destroy(j);
     h_nap_ms(1500);
-    reset_stats();
+    h_reset_stats();
     long long t0 = h_now_ms();
     h_nap_ms(4000);
-    long long ms = h_now_ms() - t0, asks = calls("evalsha"),
-              scans = calls("xpending") + calls("xautoclaim"); /* either walks the pending list */
+    long long ms = h_now_ms() - t0, asks = h_calls("evalsha"),
+              scans = h_calls("xpending") + h_calls("xautoclaim"); /* either walks the pending list */
     printf("%d idle workers, %lld ms: %lld lapsed-lease asks (TAKEOVER), %lld pending-list scans\n", NW, ms, asks,
            scans);
     H_CHECK(asks >= NW * 2, "only %lld TAKEOVER calls from %d idle workers in %lld ms", asks, NW, ms);

@@ -48,15 +48,6 @@ static void check_stats(const rc_job *j, uint64_t ntasks)
  * jobs (different broadcasts) without being uploaded again; workers fetch
  * each chunk at most once each; after rc_data_release a job on it fails
  * naming the missing chunk. */
-static long long hget_calls(void)
-{
-    redisReply *r = h_cmd("INFO commandstats");
-    const char *p = r->type == REDIS_REPLY_STRING ? strstr(r->str, "cmdstat_hget:calls=") : NULL;
-    long long v = p ? atoll(p + strlen("cmdstat_hget:calls=")) : 0;
-    freeReplyObject(r);
-    return v;
-}
-
 static void t_data_reuse(void)
 {
     enum { T = 12, N = 6000 };
@@ -78,7 +69,7 @@ static void t_data_reuse(void)
     memset(in, 0, N * sizeof *in); /* the data lives in Redis now */
     for (size_t i = 0; i < N; i++)
         in[i] = (double)i * 0.25 - 7.0;
-    freeReplyObject(h_cmd("CONFIG RESETSTAT"));
+    h_reset_stats();
     for (int it = 0; it < 3; it++) {
         rc_job *j = new_job(ctx, "identity", T);
         double param = it;
@@ -90,7 +81,7 @@ static void t_data_reuse(void)
         H_MEMEQ(out, in, off * sizeof *in);
         rc_job_destroy(j);
     }
-    long long fetched = hget_calls();
+    long long fetched = h_calls("hget");
     printf("3 jobs x %d tasks on stored data: %lld chunk fetches\n", T, fetched);
     H_CHECK(fetched <= 2 * T, "workers fetched chunks %lld times (at most once per worker per chunk: %d)", fetched,
             2 * T);

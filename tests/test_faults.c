@@ -468,16 +468,13 @@ static void t_fail_while_submitting(void)
     H_OK(ctx, rc_job_create(ctx, "fail", T, &j));
     H_OK(ctx, rc_job_bcast(j, &fail_rank, 1, RC_UINT64));
     H_OK(ctx, rc_job_gather(j, out, 1, RC_UINT64));
-    freeReplyObject(h_cmd("CONFIG RESETSTAT"));
+    h_reset_stats();
     H_ST(ctx, rc_job_run(j), RC_EKERNEL);
     const char *msg = rc_ctx_errmsg(ctx);
     printf("error seen: %s\n", msg);
     H_CONTAINS(msg, HK_FAIL_TEXT " 0");
     H_CONTAINS(msg, "task 0");
-    redisReply *r = h_cmd("INFO commandstats");
-    const char *x = strstr(r->str, "cmdstat_xadd:calls=");
-    long long xadds = x ? atoll(x + 19) : -1;
-    freeReplyObject(r);
+    long long xadds = h_calls("xadd");
     printf("%lld XADDs for a job of %d tasks\n", xadds, T);
     H_CHECK(xadds > 0 && xadds < T / 2, "%lld XADDs: the job went on adding tasks after its first one failed",
             xadds);
@@ -500,7 +497,8 @@ static void t_fail_while_submitting(void)
     H_STOP_ALL();
 }
 
-/* The order of two master log lines: 1 if `first` came before `then`. */
+/* Where two master log lines came (1-based line numbers, 0: not seen), and
+ * how many lines had come before the first progress call with results. */
 typedef struct order_log {
     int first_at, then_at, n;
     const char *first, *then;
