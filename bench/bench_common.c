@@ -60,8 +60,11 @@ static double proc_cpu(const char *pid, long *ppid, char *comm, size_t commlen)
    from /proc/<pid>/task/<tid>/schedstat (first field); -1 without
    schedstats.  utime+stime in /proc/<pid>/stat are sampled at the clock
    tick, and a worker that runs a few hundred microseconds per job is then
-   mostly never seen running: 256 of them read as no CPU at all. */
-static double proc_cpu_ns(const char *pid)
+   mostly never seen running: 256 of them read as no CPU at all.  *runs
+   gets the third field summed: how many times its threads were put on a
+   CPU, i.e. woken or resumed - what a wake-up costs is most of what a
+   worker spends per task on a crowded host. */
+static double proc_cpu_ns(const char *pid, unsigned long long *runs)
 {
     char path[96];
     snprintf(path, sizeof path, "/proc/%s/task", pid);
@@ -76,22 +79,26 @@ static double proc_cpu_ns(const char *pid)
             continue;
         snprintf(path, sizeof path, "/proc/%s/task/%.20s/schedstat", pid, e->d_name);
         FILE *f = fopen(path, "r");
-        unsigned long long run;
+        unsigned long long run, wait, slices;
         if (!f)
             continue; /* the thread ended meanwhile */
-        if (fscanf(f, "%llu", &run) == 1) {
+        int got = fscanf(f, "%llu %llu %llu", &run, &wait, &slices);
+        if (got >= 1) {
             sum += run;
             any = 1;
         }
+        if (got == 3)
+            *runs += slices;
         fclose(f);
     }
     closedir(d);
     return any ? (double)sum / 1e9 : -1;
 }
 
-double bc_children_cpu(double *redis)
+double bc_children_cpu(double *redis, double *kid_runs)
 {
     double kids = 0, rs = 0;
+    unsigned long long runs = 0;
     long me = (long)getpid();
     DIR *d = opendir("/proc");
     if (d) {
@@ -104,18 +111,23 @@ double bc_children_cpu(double *redis)
             double c = proc_cpu(e->d_name, &pp, comm, sizeof comm);
             if (c < 0 || pp != me)
                 continue;
-            double ns = proc_cpu_ns(e->d_name);
+            unsigned long long r = 0;
+            double ns = proc_cpu_ns(e->d_name, &r);
             if (ns >= 0)
                 c = ns;
             if (strncmp(comm, "redis-server", 12) == 0)
                 rs += c;
-            else
+            else {
                 kids += c;
+                runs += r;
+            }
         }
         closedir(d);
     }
     if (redis)
         *redis = rs;
+    if (kid_runs)
+        *kid_runs = (double)runs;
     return kids;
 }
 
@@ -332,7 +344,7 @@ int bc_phase_begin(redisContext *c, bc_phase *p)
     p->redis_cpu0 = redis_cpu(c);
     p->redis_wait0 = redis_wait(c);
     p->self_cpu0 = bc_self_cpu();
-    p->kids_cpu0 = bc_children_cpu(NULL);
+    p->kids_cpu0 = bc_children_cpu(NULL, &p->kids_runs0);
     p->t0 = bc_now();
     return 0;
 }
@@ -347,7 +359,8 @@ int bc_phase_end(redisContext *c, bc_phase *p)
 {
     p->wall = bc_now() - p->t0;
     p->self_cpu = bc_self_cpu() - p->self_cpu0;
-    p->kids_cpu = bc_children_cpu(NULL) - p->kids_cpu0;
+    p->kids_cpu = bc_children_cpu(NULL, &p->kids_runs) - p->kids_cpu0;
+    p->kids_runs -= p->kids_runs0;
     redisReply *r = bc_cmd(c, "INFO commandstats");
     if (!r)
         return -1;
@@ -584,6 +597,8 @@ void bj_phase(bc_json *j, const char *key, const bc_phase *p, double per)
     bj_num(j, "redis_runqueue_wait_frac", p->wall > 0 && p->redis_wait >= 0 ? p->redis_wait / p->wall : -1);
     bj_num(j, "master_cpu_s", p->self_cpu);
     bj_num(j, "workers_cpu_s", p->kids_cpu);
+    bj_num(j, "workers_runs", p->kids_runs);
+    bj_num(j, "workers_runs_per_task", per > 0 ? p->kids_runs / per : 0);
     bj_num(j, "redis_commands", (double)p->calls);
     bj_num(j, "commands_per_task", per > 0 ? (double)p->calls / per : 0);
     bj_num(j, "redis_cpu_us_per_task", per > 0 ? p->redis_cpu * 1e6 / per : 0);

@@ -39,8 +39,9 @@ double bc_now(void);          /* CLOCK_MONOTONIC, seconds */
 double bc_self_cpu(void);     /* user+system CPU of this process, seconds */
 /* user+system CPU of this process's live child processes, seconds;
  * redis-server children are counted in *redis (may be NULL), the rest in
- * the return value. */
-double bc_children_cpu(double *redis);
+ * the return value, and how many times the rest's threads were put on a
+ * CPU in *kid_runs (may be NULL). */
+double bc_children_cpu(double *redis, double *kid_runs);
 
 /* ------------------------------------------------------------------ */
 /* machine */
@@ -81,6 +82,7 @@ typedef struct bc_phase {
     double redis_wait0, redis_wait; /* seconds Redis waited on a run queue for a CPU; -1: not on this host */
     double self_cpu0, self_cpu;   /* this process */
     double kids_cpu0, kids_cpu;   /* worker processes (children except redis-server) */
+    double kids_runs0, kids_runs; /* times their threads were put on a CPU (schedstat; 0 without) */
     bc_cmdstat cmd[BC_MAXCMD];    /* sorted by calls, descending */
     int ncmd;
     unsigned long long calls, usec; /* totals over cmd[] */

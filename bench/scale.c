@@ -19,7 +19,12 @@
  * reference.
  *
  * The no-op job runs --repeat times per pool (default 5): it lasts well under a
- * second, so one round measures the neighbours as much as redcoll.
+ * second, so one round measures the neighbours as much as redcoll; the
+ * medians over the rounds of Redis, worker and master CPU per task, and of
+ * the workers' wake-ups per task (how often their threads were put on a
+ * CPU, from schedstat), say where the time went in the typical round, not
+ * just the luckiest.  On these VMs a wake-up costs a process tens of
+ * microseconds, so at 256 workers wake-ups are most of what a task costs.
  *
  *   scale [--quick] [--json] [--workers 2,64,256] [--noop-tasks N] [--busy-tasks N] [--busy-us US]
  *         [--repeat R]
@@ -189,6 +194,10 @@ typedef struct pool_result {
     double noop_rates[MAXREP]; /* every round's tasks/s, sorted after the pool ran */
     int rounds;
     double noop_median;
+    /* per round, per task: Redis, worker and master CPU (us) and worker
+       wake-ups; their medians say more than the best round's alone */
+    double r_redis[MAXREP], r_kids[MAXREP], r_self[MAXREP], r_runs[MAXREP];
+    double med_redis, med_kids, med_self, med_runs;
 } pool_result;
 
 static int run_job(rc_ctx *ctx, redisContext *mc, const char *kernel, uint64_t n, uint64_t busy_us, job_result *o)
@@ -281,11 +290,22 @@ static int run_pool(int w, uint64_t nnoop, uint64_t nbusy, uint64_t busy_us, dou
     for (int k = 0; k < rounds && ok && !bc_stop; k++) {
         job_result one;
         ok &= run_job(ctx, mc, "noop", nnoop, 0, &one) == 0;
+        double per = one.n ? 1e6 / (double)one.n : 0;
+        o->r_redis[o->rounds] = one.ph.redis_cpu * per;
+        o->r_kids[o->rounds] = one.ph.kids_cpu * per;
+        o->r_self[o->rounds] = one.ph.self_cpu * per;
+        o->r_runs[o->rounds] = one.ph.kids_runs * per / 1e6;
         o->noop_rates[o->rounds++] = one.rate;
         if (one.rate > o->noop.rate)
             o->noop = one;
     }
     o->noop_median = o->rounds ? bc_percentile(o->noop_rates, (size_t)o->rounds, 50) : 0;
+    if (o->rounds) {
+        o->med_redis = bc_percentile(o->r_redis, (size_t)o->rounds, 50);
+        o->med_kids = bc_percentile(o->r_kids, (size_t)o->rounds, 50);
+        o->med_self = bc_percentile(o->r_self, (size_t)o->rounds, 50);
+        o->med_runs = bc_percentile(o->r_runs, (size_t)o->rounds, 50);
+    }
     if (!bc_stop) {
         fprintf(stderr, "scale: %d workers: %" PRIu64 " tasks of %" PRIu64 " us CPU\n", w, nbusy, busy_us);
         ok &= run_job(ctx, mc, "busy", nbusy, busy_us, &o->busy) == 0;
@@ -307,10 +327,11 @@ static void print_job(const char *label, const job_result *j, double busy_s, lon
     char br[400];
     bc_phase_breakdown(&j->ph, (double)j->n, 9, br, sizeof br);
     printf("  %-6s %7" PRIu64 " tasks %7.3f s %9.0f tasks/s  seen %4" PRIu64 "  redis %3.0f%% of a core, %5.1f us/task, "
-           "%5.2f cmds/task  workers %6.1f us/task  master %5.1f us/task",
+           "%5.2f cmds/task  workers %6.1f us/task, %.3f wake-ups/task  master %5.1f us/task",
            label, j->n, j->seconds, j->rate, j->workers_seen, j->ph.wall > 0 ? 100 * j->ph.redis_cpu / j->ph.wall : 0,
            j->n ? j->ph.redis_cpu * 1e6 / (double)j->n : 0, j->n ? (double)j->ph.calls / (double)j->n : 0,
-           j->n ? j->ph.kids_cpu * 1e6 / (double)j->n : 0, j->n ? j->ph.self_cpu * 1e6 / (double)j->n : 0);
+           j->n ? j->ph.kids_cpu * 1e6 / (double)j->n : 0, j->n ? j->ph.kids_runs / (double)j->n : 0,
+           j->n ? j->ph.self_cpu * 1e6 / (double)j->n : 0);
     if (busy_s > 0)
         printf("  kernel share %.0f%%", 100 * j->rate * busy_s / (double)cores);
     if (j->ph.redis_wait >= 0 && j->ph.wall > 0)
@@ -355,6 +376,9 @@ static void print_pool(const pool_result *r, long cores, double busy_s)
         printf("           no-op rounds: best %.0f, median %.0f, range %.0f-%.0f tasks/s over %d rounds (the line above "
                "is the best)\n",
                r->noop.rate, r->noop_median, r->noop_rates[0], r->noop_rates[r->rounds - 1], r->rounds);
+    if (r->rounds > 1)
+        printf("           no-op rounds, medians per task: redis %.1f us, workers %.1f us and %.3f wake-ups, master %.1f us\n",
+               r->med_redis, r->med_kids, r->med_runs, r->med_self);
     print_job("busy", &r->busy, busy_s, cores);
     fflush(stdout);
 }
@@ -378,6 +402,10 @@ static void json_pool(bc_json *j, const pool_result *r, const pool_result *ref, 
     bj_num(j, "noop_ratio_to_reference", ref->noop.rate > 0 ? r->noop.rate / ref->noop.rate : 0);
     bj_int(j, "noop_rounds", r->rounds);
     bj_num(j, "noop_median_tasks_per_s", r->noop_median);
+    bj_num(j, "noop_median_redis_us_per_task", r->med_redis);
+    bj_num(j, "noop_median_workers_us_per_task", r->med_kids);
+    bj_num(j, "noop_median_workers_runs_per_task", r->med_runs);
+    bj_num(j, "noop_median_master_us_per_task", r->med_self);
     bj_num(j, "noop_ratio_to_reference_median", ref->noop_median > 0 ? r->noop_median / ref->noop_median : 0);
     bj_num(j, "busy_ratio_to_reference", ref->busy.rate > 0 ? r->busy.rate / ref->busy.rate : 0);
     bj_bool(j, "ok", r->ok);
