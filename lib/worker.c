@@ -429,14 +429,17 @@ static void *lease_thread(void *arg)
     rc_pipe spill_pipe = {0};
     pthread_mutex_lock(&w->mu);
     while (!w->hb_stop && c) {
-        /* short slices while entries are in hand: a stop request comes
-           from a signal handler, which cannot signal a condition variable,
-           and a batch may have to be given back.  With nothing in hand
-           nothing needs us before the next beat, and the main thread
-           signals when it takes entries (hb_idle): 256 idle workers woke
-           5120 times a second for nothing. */
+        /* short slices while a batch runs: a stop request comes from a
+           signal handler, which cannot signal a condition variable, and the
+           batch may have to be given back.  With no batch running - nothing
+           taken, or its results on their way and the next take blocking in
+           Redis - nothing needs us before the next beat (renewals only
+           happen at beats), and the main thread signals when it takes
+           entries (hb_idle): 256 idle workers woke 5120 times a second for
+           nothing, and a worker waiting in its next take with the last
+           batch's ids not yet cleared woke every 50 ms of that wait. */
         long long slice = 50, to_beat = next_beat - rc_now_ms();
-        if (w->nb == 0 && !w->sp_ents && to_beat > slice) {
+        if (!w->sp_ents && to_beat > slice) {
             slice = to_beat;
             w->hb_idle = 1;
         }
