@@ -197,8 +197,8 @@ typedef enum rc_option {
                                     XChaCha20-Poly1305 (default 0: authenticated only) */
     RC_OPT_MAX_PAYLOAD = 19,     /* int: largest task or result payload accepted, bytes
                                     (default 128 MiB); larger ones are rejected unread */
-    RC_OPT_MAX_BATCH = 20        /* int: most tasks a worker takes in one round trip, 1..64
-                                    (default 64).  Workers take as many short tasks as fill
+    RC_OPT_MAX_BATCH = 20        /* int: most tasks a worker takes in one round trip, 1..256
+                                    (default 256).  Workers take as many short tasks as fill
                                     ~2 ms of kernel time, one at a time when tasks are
                                     longer; 1 turns batching (chunking) off */
 } rc_option;

@@ -50,7 +50,10 @@
 #define BATCH_TARGET_US 2000 /* take as many short tasks as fill ~2 ms of kernel time */
 #define BATCH_BYTES ((size_t)1 << 20) /* and no more tasks than move about 1 MiB in and out */
 #define BATCH_HOLD_US (4 * BATCH_TARGET_US) /* a batch running longer gives its unstarted rest back */
-#define SMALL_DELIVERY 16384 /* results this small (in all) go through Lua: cheaper than a MULTI */
+/* Results this small (in all) go through Lua: cheaper than a MULTI, whose
+   XADD per result makes an entry per result.  A full batch of no-op results
+   (256 x 104 bytes) must fit. */
+#define SMALL_DELIVERY 65536
 #define MAX_QUEUES 16
 #define HANDBACK_IDLE "1000000000" /* ms: longer than any lease, shorter than the epoch */
 
@@ -155,6 +158,7 @@ typedef struct worker {
     size_t sized_kernel_len;
     size_t batch_bytes;       /* task entries and results of it */
     rc_pipe pipe;             /* deliveries, sent with writev */
+    char resname[MAXB][320];  /* deliver_many's result stream per entry (main thread; 80 KiB kept off its stack) */
 } worker;
 
 static int interrupted(const worker *w) { return w->ctx->interrupted != 0; }
@@ -1019,7 +1023,9 @@ static rc_status deliver_many(worker *w, int qi, int n, char (*ids)[ID_MAX], con
                               const read_cmd *next, redisReply **next_reply)
 {
     wqueue *q = &w->q[qi];
-    char res[MAXB][320];
+    /* the worker's scratch: the nested deliver of orphaned() below reuses
+       it, which is safe because nothing reads res after deliver_trip */
+    char(*res)[320] = w->resname;
     for (int i = 0; i < n; i++) /* a batch is mostly one job's: name its stream once */
         if (i > 0 && jobs[i] == jobs[i - 1])
             memcpy(res[i], res[i - 1], sizeof res[i]);

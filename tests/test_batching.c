@@ -37,7 +37,7 @@ static uint64_t spread(const uint64_t *out, uint64_t T, int *distinct)
 }
 
 /* NW workers that have just run a job of 3000 tiny tasks of the sleep
- * kernel, so they take its tasks 64 at a time; that job's stats in *st. */
+ * kernel, so they take its tasks RC_BATCH_MAX at a time; that job's stats in *st. */
 static rc_ctx *tiny_sized_pool(int nw, uint64_t salt, rc_job_stats *st)
 {
     enum { TA = 3000 };
@@ -54,7 +54,7 @@ static rc_ctx *tiny_sized_pool(int nw, uint64_t salt, rc_job_stats *st)
     return ctx;
 }
 
-/* A pool that has just run many tiny tasks (so it takes them 64 at a time)
+/* A pool that has just run many tiny tasks (so it takes them many at a time)
  * meets a job of long ones: every worker gets its share at once, and each
  * task is added to the stream about twice (the master's, and one
  * hand-back by the worker that took it in a tiny-task batch): a hand-back
