@@ -42,6 +42,8 @@ rc_ctx *rc_ctx_create(void)
     ctx->retention_ms = 24LL * 3600 * 1000;
     ctx->max_payload = 128ULL << 20;
     ctx->max_batch = RC_BATCH_MAX;
+    ctx->stop_wr = -1;
+    ctx->stop_rd = -1;
     /* REDCOLL_LOG=error|warn|info|debug[,syslog]: the level before any -v/-q */
     const char *lv = getenv("REDCOLL_LOG");
     if (lv && *lv) {
@@ -62,6 +64,10 @@ void rc_ctx_destroy(rc_ctx *ctx)
     if (!ctx)
         return;
     rc_conn_free(ctx->conn);
+    if (ctx->stop_rd >= 0) {
+        close(ctx->stop_rd);
+        close(ctx->stop_wr);
+    }
     free(ctx->url);
     free(ctx->queue);
     free(ctx->kernels);
@@ -246,8 +252,31 @@ rc_status rc_ctx_set_logger(rc_ctx *ctx, rc_log_fn fn, void *user)
 
 void rc_ctx_interrupt(rc_ctx *ctx)
 {
-    if (ctx && ctx->interrupted < 100)
+    if (!ctx)
+        return;
+    if (ctx->interrupted < 100)
         ctx->interrupted++;
+    int fd = ctx->stop_wr;
+    if (fd >= 0) { /* async-signal-safe; a full pipe is readable enough */
+        int e = errno;
+        (void)!write(fd, "", 1);
+        errno = e;
+    }
+}
+
+int rc_ctx_stop_fd(rc_ctx *ctx)
+{
+    if (ctx->stop_rd >= 0)
+        return ctx->stop_rd;
+    int p[2];
+    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0)
+        return -1;
+    ctx->stop_rd = p[0];
+    ctx->stop_wr = p[1];
+    /* a request that came before the pipe did leaves no byte in it */
+    if (ctx->interrupted)
+        (void)!write(p[1], "", 1);
+    return p[0];
 }
 
 rc_status rc_ctx_set_abandon_handler(rc_ctx *ctx, void (*fn)(void *user), void *user)

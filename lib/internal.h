@@ -176,6 +176,8 @@ size_t rc_resp_feed(rc_resp *p, const void *buf, size_t n);
 int rc_resp_parse(rc_resp *p, redisReply **out, char *why, size_t whylen);
 /* Bytes read ahead of the replies parsed so far. */
 size_t rc_resp_buffered(const rc_resp *p);
+/* 1 when no part of a reply is here: nothing buffered, nothing half parsed. */
+int rc_resp_between(const rc_resp *p);
 /* Take the whole of r back (NULL: nothing; p NULL: freeReplyObject) for
    the next replies: its small parts into the pools, its large strings
    into the pool of large buffers.  r must not be touched after. */
@@ -203,6 +205,9 @@ rc_status rc_url_parse(const char *s, rc_url *u, char *why, size_t whylen);
 
 typedef struct rc_conn {
     redisContext *c;
+    int cancel_fd;            /* >= 0: a wait for a reply none of which has arrived also ends
+                                 when this fd turns readable (a stop request): RC_ECANCELED,
+                                 and the connection is dropped (the reply is then unknowable) */
     rc_url url;
     long long connect_ms, command_ms;
     int down_logged;          /* "lost connection" said once per outage */
@@ -366,11 +371,20 @@ struct rc_ctx {
     size_t nkernels, capkernels;
     rc_conn *conn;            /* master connection */
     volatile sig_atomic_t interrupted; /* count of stop requests */
+    /* A pipe that is readable once a stop was requested (rc_ctx_interrupt
+       writes a byte per request, nobody reads them), so a wait on Redis can
+       poll it next to its socket and end at once.  Made on first use by
+       rc_ctx_stop_fd, closed by rc_ctx_destroy; -1 until then. */
+    volatile sig_atomic_t stop_wr;
+    int stop_rd;
     char host[64];
     char errmsg[512];
 };
 
 rc_status rc_seterr(rc_ctx *ctx, rc_status st, const char *fmt, ...) RC_PRINTF(3, 4);
+/* The read end of ctx's stop pipe (made now if need be), or -1 if no pipe
+   can be made: waits then see a stop at their next slice, as before. */
+int rc_ctx_stop_fd(rc_ctx *ctx);
 void rc_clearerr(rc_ctx *ctx);
 enum { RC_LOG_ERROR = 0, RC_LOG_WARN = 1, RC_LOG_INFO = 2, RC_LOG_DEBUG = 3 };
 void rc_log(const rc_ctx *ctx, int level, const char *fmt, ...) RC_PRINTF(3, 4);

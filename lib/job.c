@@ -1379,8 +1379,14 @@ static rc_status collect(rc_job *j, long long block_ms)
         if (prefetched)
             st = rc_conn_take(c, ticket, &r); /* RC_EAGAIN: another command dropped it */
         prefetched = 0;
-        if (st == RC_EAGAIN)
+        if (st == RC_EAGAIN) {
+            /* a blocking read ends at once on a stop request: reading is
+               not destructive, so dropping the connection loses nothing */
+            if (block_ms > 0)
+                c->cancel_fd = rc_ctx_stop_fd(j->ctx);
             st = rc_conn_cmd(c, &r, xread_argv(j, count, block_ms, j->last_id, &x), x.av, NULL);
+            c->cancel_fd = -1;
+        }
         if (st == RC_EREDIS && r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "WRONGTYPE", 9) == 0) {
             /* someone replaced the result stream: check_meta puts it back */
             freeReplyObject(r);
@@ -1560,6 +1566,8 @@ static rc_status step(rc_job *j, long long block_ms)
 {
     rc_ctx *ctx = j->ctx;
     rc_status st = collect(j, block_ms);
+    if (st == RC_ECANCELED && ctx->interrupted)
+        return RC_OK; /* the caller's loop says the job was interrupted */
     if (st == RC_OK && j->state == ST_RUNNING)
         st = check_meta(j);
     if (st == RC_OK && j->state == ST_RUNNING)

@@ -279,6 +279,11 @@ size_t rc_resp_buffered(const rc_resp *p)
     return p->len - p->pos;
 }
 
+int rc_resp_between(const rc_resp *p)
+{
+    return !p || (p->depth == 0 && !p->bulk && p->pos == p->len);
+}
+
 int rc_resp_want(rc_resp *p, char **dst, size_t *room)
 {
     if (p->bulk && p->bulk_have < p->bulk->len) {

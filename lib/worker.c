@@ -88,6 +88,7 @@ typedef struct wqueue {
     char info[400];           /* rc:{Q}:worker:<consumer> (expiring info string) */
     char nolapsed[300];       /* rc:{Q}:nolapsed: a scan found no lapsed lease (expires) */
     long long last_reclaim;
+    uint64_t seen_ms, seen_seq; /* the newest entry id a take of ours returned */
     int have_group;
     int removed;
 } wqueue;
@@ -95,6 +96,7 @@ typedef struct wqueue {
 typedef struct worker {
     rc_ctx *ctx;
     rc_conn *conn;
+    int stop_fd;              /* readable once a stop was requested (-1: none): ends a blocking take */
     wqueue q[MAX_QUEUES];
     int nq;
     char consumer[160];
@@ -866,7 +868,9 @@ static rc_status deliver_small(worker *w, int qi, int n, char (*ids)[ID_MAX], ch
         return st;
     if (next) { /* a failed take costs nothing: the caller's own take meets it again */
         redisReply *t = NULL;
+        c->cancel_fd = w->stop_fd; /* a take waiting for work; the delivery is in */
         rc_status g = rc_conn_get(c, &t);
+        c->cancel_fd = -1;
         if (g == RC_OK)
             *next_reply = t;
         else if (t)
@@ -971,7 +975,9 @@ static rc_status deliver_trip(worker *w, int qi, int n, char (*ids)[ID_MAX], cha
     }
     if (next) {
         redisReply *r = NULL;
+        c->cancel_fd = w->stop_fd; /* a take waiting for work; the delivery is in */
         rc_status g = rc_conn_get(c, &r);
+        c->cancel_fd = -1;
         /* a failed take costs nothing here: the delivery is in, and the
            caller's own take meets the error (or the lost connection) again */
         if (g == RC_OK)
@@ -1626,7 +1632,10 @@ static rc_status read_new(worker *w, const int *qs, int nqs, long long block_ms,
     read_cmd rc;
     read_cmd_init(w, &rc, qs, nqs, block_ms);
     redisReply *r = NULL;
+    if (block_ms > 0) /* waiting for work: a stop request ends it at once */
+        w->conn->cancel_fd = w->stop_fd;
     rc_status st = rc_conn_cmd(w->conn, &r, rc.n, rc.av, NULL);
+    w->conn->cancel_fd = -1;
     if (st != RC_OK) {
         if (r) freeReplyObject(r);
         return st;
@@ -1700,6 +1709,45 @@ static rc_status take(worker *w, redisReply **reply, redisReply ***ents, size_t 
     return st;
 }
 
+/* A take returns entries in id order; the newest a queue ever gave us. */
+static void saw(wqueue *q, const char *id)
+{
+    uint64_t ms, seq;
+    if (rc_stream_id_parse(id, strlen(id), &ms, &seq) == 0 &&
+        (ms > q->seen_ms || (ms == q->seen_ms && seq > q->seen_seq))) {
+        q->seen_ms = ms;
+        q->seen_seq = seq;
+    }
+}
+
+/* Entries pending under our name that no reply of ours ever carried: a
+ * take whose reply we never read (a stop request dropped the connection
+ * while Redis was serving it, or the connection broke on the way).  They
+ * are newer than anything we saw - a take hands out only entries newer
+ * than the group's last-delivered one, which is at least our newest - and
+ * never started, so they go back now, no attempt counted, instead of
+ * waiting out a lease.  Older pending entries of ours (parked for a
+ * missing descriptor, handed back after a kernel error) keep their count. */
+static void give_back_unseen(worker *w, int qi, const redisReply *pend)
+{
+    wqueue *q = &w->q[qi];
+    int n = 0;
+    for (size_t i = 0; i < pend->elements; i++) {
+        const redisReply *e = pend->element[i];
+        uint64_t ms, seq;
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 || e->element[0]->type != REDIS_REPLY_STRING ||
+            e->element[0]->len >= ID_MAX ||
+            rc_stream_id_parse(e->element[0]->str, e->element[0]->len, &ms, &seq) != 0 ||
+            ms < q->seen_ms || (ms == q->seen_ms && seq <= q->seen_seq))
+            continue;
+        if (hand_back_free(w, w->conn, e->element[0]->str, qi) == RC_OK)
+            n++;
+    }
+    if (n)
+        rc_log(w->ctx, RC_LOG_INFO, "handed back %d entr%s of queue '%s' taken for us by a read whose reply we never "
+                                    "saw", n, n == 1 ? "y" : "ies", q->name);
+}
+
 static void unregister(worker *w)
 {
     for (int i = 0; i < w->nq; i++) {
@@ -1715,8 +1763,14 @@ static void unregister(worker *w)
         /* forget our consumer name only if it holds nothing: DELCONSUMER
            drops its pending entries, which would then never be redelivered */
         r = NULL;
-        if (rc_conn_cmdf(w->conn, &r, "XPENDING %s %s - + 1 %s", q->kn.tasks, RC_GROUP, w->consumer) == RC_OK &&
-            r->type == REDIS_REPLY_ARRAY && r->elements == 0) {
+        rc_status ps = rc_conn_cmdf(w->conn, &r, "XPENDING %s %s - + %d %s", q->kn.tasks, RC_GROUP, MAXB, w->consumer);
+        if (ps == RC_OK && r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
+            give_back_unseen(w, i, r); /* still ours, but claimable by anyone now */
+            freeReplyObject(r);
+            r = NULL;
+            ps = RC_EPROTO;
+        }
+        if (ps == RC_OK && r->type == REDIS_REPLY_ARRAY && r->elements == 0) {
             freeReplyObject(r);
             r = NULL;
             (void)rc_conn_cmdf(w->conn, &r, "XGROUP DELCONSUMER %s %s %s", q->kn.tasks, RC_GROUP, w->consumer);
@@ -1820,6 +1874,7 @@ rc_status rc_worker_run(rc_ctx *ctx)
     pthread_cond_init(&w->cv, NULL);
     w->batch = 1;
     w->main_tid = (int)syscall(SYS_gettid);
+    w->stop_fd = rc_ctx_stop_fd(ctx);
     if ((st = setup_queues(w)) != RC_OK)
         goto out;
 
@@ -1866,6 +1921,11 @@ rc_status rc_worker_run(rc_ctx *ctx)
                 break;
             }
             continue;
+        }
+        if (st == RC_ECANCELED && interrupted(w)) { /* asked to stop while waiting for work */
+            if (r) freeReplyObject(r);
+            st = RC_OK;
+            break;
         }
         if (st != RC_OK) {
             if (r) freeReplyObject(r);
@@ -1933,6 +1993,8 @@ rc_status rc_worker_run(rc_ctx *ctx)
                 ids[nid++][e->element[0]->len] = '\0';
             }
         }
+        if (nid)
+            saw(&w->q[qi], ids[nid - 1]);
         w->kern_us = 0;
         /* batches are sized from CPU clocks (3-4 system calls); with one
            task per take there is nothing to size */

@@ -19,7 +19,7 @@ set(rc_integration_faults
   wrong_key_worker fail_while_submitting wrong_key_while_submitting sigterm_drain linger queue_removed
   queue_removed_midjob queue_removed_unreadable
   descriptor_deleted connections_killed master_interrupt master_interrupt_submit submit_oom job_timeout
-  result_lost)
+  result_lost stop_long_poll unseen_at_exit)
 set(rc_integration_batching
   job_switch long_batch one_at_a_time scan_once nolapsed_forged result_stream_deleted mixed_delivery
   trim_keeps_pending trim_span deferred_in_flight)

@@ -828,6 +828,89 @@ static void t_master_interrupt(void)
     rc_ctx_destroy(ctx);
 }
 
+/* A stop request ends a wait on Redis at once, however long its slice:
+ * an idle worker blocking 5 s per poll exits on SIGTERM, and a master
+ * blocking 5 s per read returns RC_ECANCELED, well inside one slice (they
+ * used to wait for the slice to run out). */
+static void t_stop_long_poll(void)
+{
+    static const char *const poll5[] = {"--poll", "5000", NULL};
+    pid_t a = h_spawn_worker(poll5);
+    H_WAIT(h_blocked_readers() == 1, H_DEADLINE_MS, "%zu blocked readers", h_blocked_readers());
+    h_nap_ms(200); /* well into its 5 s block */
+    long long t0 = h_now_ms();
+    h_signal(a, SIGTERM);
+    H_EXPECT_EXIT0(a, H_DEADLINE_MS);
+    long long worker_ms = h_now_ms() - t0;
+    uint64_t params[2], out[2 * 4];
+    rc_ctx *ctx = h_ctx();
+    H_OK(ctx, rc_ctx_set_int(ctx, RC_OPT_POLL_MS, 5000));
+    rc_job *j = h_sleep_job(ctx, 4, 10, 93, params, out); /* no workers: cannot finish */
+    H_OK(ctx, rc_job_submit(j));
+    interrupt_in(ctx, 300000);
+    t0 = h_now_ms();
+    H_ST(ctx, rc_job_wait(j), RC_ECANCELED);
+    long long master_ms = h_now_ms() - t0;
+    printf("stop seen after %lld ms by the idle worker, %lld ms by the waiting master (slices of 5000 ms): %s\n",
+           worker_ms, master_ms, rc_ctx_errmsg(ctx));
+    H_CHECK(worker_ms < 2500, "the idle worker took %lld ms to exit after SIGTERM", worker_ms);
+    H_CHECK(master_ms < 2500, "rc_job_wait took %lld ms to see the interrupt", master_ms);
+    H_CONTAINS(rc_ctx_errmsg(ctx), "interrupted");
+    H_EQ_U64(h_count_keys("job:*"), 0);
+    H_EQ_U64(h_xlen(), 0);
+    rc_job_destroy(j);
+    g_master = NULL;
+    rc_ctx_destroy(ctx);
+}
+
+/* Entries Redis handed to a worker whose reply it never read - the race of
+ * a stop request with a blocking take, made here by reading in the
+ * worker's name while it is stopped - go back when the worker stops: at
+ * once, no attempt counted, not after a lease (120 s here, past the job's
+ * timeout). */
+static void t_unseen_at_exit(void)
+{
+    static const char *const lease120[] = {"--lease", "120", "--poll", "300", NULL};
+    char reg[300], tk[300];
+    snprintf(reg, sizeof reg, "rc:{%s}:workers", H.queue);
+    h_tasks_key(tk, sizeof tk);
+    pid_t a = h_spawn_worker(lease120);
+    H_WAIT(h_blocked_readers() == 1, H_DEADLINE_MS, "%zu blocked readers", h_blocked_readers());
+    H_WAIT(h_cmd_int("ZCARD %s", reg) == 1, H_DEADLINE_MS, "the worker is not in the registry");
+    h_signal(a, SIGSTOP);
+    H_WAIT(h_blocked_readers() == 0, H_DEADLINE_MS, "the stopped worker's take still blocks");
+    redisReply *m = h_cmd("ZRANGE %s 0 -1", reg);
+    H_CHECK(m->type == REDIS_REPLY_ARRAY && m->elements == 1, "%zu workers registered", m->elements);
+    char consumer[200];
+    snprintf(consumer, sizeof consumer, "%s", m->element[0]->str);
+    freeReplyObject(m);
+    uint64_t params[2], out[2];
+    rc_ctx *ctx = h_ctx();
+    H_OK(ctx, rc_ctx_set_int(ctx, RC_OPT_JOB_TIMEOUT_MS, 30000));
+    rc_job *j = h_sleep_job(ctx, 1, 0, 94, params, out);
+    H_OK(ctx, rc_job_submit(j));
+    redisReply *t = h_cmd("XREADGROUP GROUP w %s COUNT 1 STREAMS %s >", consumer, tk);
+    H_CHECK(t->type == REDIS_REPLY_ARRAY, "the task was not there to take in the worker's name");
+    freeReplyObject(t);
+    h_pend p[4];
+    H_CHECK(h_pending(p, 4) == 1 && p[0].pid == (long)a && p[0].deliveries == 1,
+            "the task should be pending under the stopped worker, delivered once");
+    h_signal(a, SIGTERM);
+    h_signal(a, SIGCONT);
+    H_EXPECT_EXIT0(a, H_DEADLINE_MS);
+    H_CHECK(h_pending(p, 4) == 1 && p[0].deliveries == 0 && p[0].idle > 120000,
+            "after the stop the entry should be claimable now with no attempt counted (deliveries %lld, idle %lld ms)",
+            p[0].deliveries, p[0].idle);
+    pid_t b = h_spawn_worker(lease120);
+    H_OK(ctx, rc_job_wait(j));
+    h_check_sleep_out(out, 1, 94);
+    H_EQ_U64(out[1], (uint64_t)b);
+    rc_job_stats s = h_stats(j, "stats");
+    H_EQ_U64(s.done, 1);
+    rc_job_destroy(j);
+    rc_ctx_destroy(ctx);
+}
+
 /* Ctrl-C while a big job's tasks are still being added (a million take
  * seconds): rc_job_submit returns RC_ECANCELED at the next block instead of
  * adding the rest first, and what it had added is removed. */
@@ -998,6 +1081,8 @@ int main(int argc, char **argv)
         {"connections_killed", t_connections_killed},
         {"master_interrupt", t_master_interrupt},
         {"master_interrupt_submit", t_master_interrupt_submit},
+        {"stop_long_poll", t_stop_long_poll},
+        {"unseen_at_exit", t_unseen_at_exit},
         {"submit_oom", t_submit_oom},
         {"job_timeout", t_job_timeout},
         {"result_lost", t_result_lost},
