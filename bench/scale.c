@@ -10,8 +10,8 @@
  * time, so a descheduled worker does not finish early), so tasks/s shows how
  * much of the machine goes to coordination rather than to kernels.  For each
  * pool size (rc_local_start, this binary with --worker): the start-up time
- * until every worker is registered, one second idle (or three poll slices
- * of --poll-ms, if longer: the pool's standing cost), a job of no-op tasks
+ * until every worker is registered, three poll slices idle (3 s by default;
+ * the pool's standing cost), a job of no-op tasks
  * and a job of busy tasks, each a reduce with a
  * known exact answer (SUM of ranks) that is checked, with tasks/s, Redis CPU
  * (used_cpu_user+used_cpu_sys delta / wall) and commands per task from INFO
@@ -429,7 +429,7 @@ static void usage(FILE *f)
                "                   every process at the default policy, one crowded host; both (default;\n"
                "                   --quick: idle), each with its own ratios\n"
                "  --poll-ms MS     the workers' blocking poll slice, RC_OPT_POLL_MS (default: the\n"
-               "                   library's, 200): what an idle worker costs Redis per second\n"
+               "                   library's, 1000 here): what an idle worker costs Redis per second\n"
                "  --json           one JSON object on stdout (progress on stderr)\n");
 }
 
@@ -527,9 +527,8 @@ int main(int argc, char **argv)
     int have_machine = 0, ok = 1;
     static pool_result res[2][MAXPOOLS];
     double t_all = bc_now(), load0 = bc_loadavg1(), busy_s = (double)busy_us / 1e6;
-    double idle_s = quick ? 0.5 : 1.0;
-    if (poll_ms && idle_s < 3.0 * (double)poll_ms / 1000)
-        idle_s = 3.0 * (double)poll_ms / 1000; /* an idle window of three poll slices at least */
+    /* an idle window of three poll slices (the library's is 1 s here) */
+    double idle_s = quick ? 0.5 : 3.0 * (double)(poll_ms ? poll_ms : 1000) / 1000;
     snprintf(g_logpath, sizeof g_logpath, "/tmp/redcoll-scale-log.XXXXXX");
     int lfd = mkstemp(g_logpath);
     if (lfd >= 0) {
@@ -573,7 +572,7 @@ int main(int argc, char **argv)
         bj_int(&j, "busy_tasks", (long long)nbusy);
         bj_int(&j, "busy_us", (long long)busy_us);
         bj_bool(&j, "quick", quick);
-        bj_int(&j, "worker_poll_ms", poll_ms ? poll_ms : 200);
+        bj_int(&j, "worker_poll_ms", poll_ms); /* 0: the library's default */
         bj_end_obj(&j);
         bj_begin_arr(&j, "pools"); /* ratios are to the first pool of the same scheduling policy */
         for (int s = sched_from; s < sched_to; s++)

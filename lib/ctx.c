@@ -32,7 +32,7 @@ rc_ctx *rc_ctx_create(void)
     ctx->command_ms = 10000;
     ctx->linger_ms = 0;
     ctx->job_timeout_ms = 0;
-    ctx->poll_ms = 200;
+    ctx->poll_ms = 0; /* by role: rc_master_poll_ms, worker.c's idle_slice */
     ctx->threads = 1;
     ctx->log_level = RC_LOG_WARN;
     ctx->max_republish = 10;

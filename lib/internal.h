@@ -395,6 +395,10 @@ rc_status rc_ctx_ensure_key(rc_ctx *ctx);
 int rc_ctx_reload_key(rc_ctx *ctx);
 const rc_kernel_entry *rc_kernel_find(const rc_ctx *ctx, const char *name, size_t len);
 long long rc_now_ms(void);
+/* A master's blocking slice: RC_OPT_POLL_MS, or 200 ms.  Results wake it at
+   once and so does a stop request; the slice only paces its timeout,
+   lost-task and progress checks. */
+static inline long long rc_master_poll_ms(const rc_ctx *ctx) { return ctx->poll_ms > 0 ? ctx->poll_ms : 200; }
 long long rc_now_us(void);
 void rc_sleep_ms(long long ms);
 

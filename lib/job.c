@@ -768,13 +768,13 @@ static rc_status submit(rc_job *j, int read_ahead)
         return st;
     }
     int ahead = 0;
-    if (read_ahead && n == j->ntasks && ctx->poll_ms > 0) {
+    if (read_ahead && n == j->ntasks) {
         /* a short block: if the submission fails, its error waits for this
            read's reply (it is already on the wire), and a job whose task
            takes longer just asks again, blocking for the poll slice */
         xread_cmd x;
         int count = collect_count(j);
-        long long block = ctx->poll_ms < AHEAD_BLOCK_MS ? ctx->poll_ms : AHEAD_BLOCK_MS;
+        long long block = rc_master_poll_ms(ctx) < AHEAD_BLOCK_MS ? rc_master_poll_ms(ctx) : AHEAD_BLOCK_MS;
         if (rc_pipe_cmd(&j->pipe, xread_argv(j, count, block, j->last_id, &x), x.av, NULL) == RC_OK)
             ahead = count;
     }
@@ -1675,7 +1675,7 @@ rc_status rc_job_wait(rc_job *j)
             finish(j, RC_ETIMEDOUT);
             break;
         }
-        (void)step(j, ctx->poll_ms);
+        (void)step(j, rc_master_poll_ms(ctx));
         report_progress(j);
     }
     return outcome(j);
