@@ -57,6 +57,7 @@ enum { ST_NEW, ST_RUNNING, ST_DONE };
 #define SUBMIT_BYTES ((size_t)4 << 20)   /* task input per transaction, at most (one larger goes alone) */
 #define INLINE_DESC_TASKS 8              /* tasks whose entry carries the descriptor too */
 #define INLINE_DESC_BYTES 1024           /* when it is at most this big */
+#define INLINE_DESC_SHARE 4              /* and every k-th task's, costing a queued task this many bytes */
 #define POP_BATCH 256
 #define AHEAD_BLOCK_MS 10                /* the block of the XREAD sent with a small job (submit) */
 
@@ -586,8 +587,19 @@ static rc_status pipe_tasks(rc_job *j, const uint64_t *ranks, size_t n)
         const char *av[] = {"XADD", j->kn.tasks, "*", "e", (const char *)j->blk + off, "d", (const char *)j->enc};
         size_t al[] = {4, j->kn.tasks_len, 1, 1, el, 1, j->enclen};
         /* the first few tasks carry a small descriptor: a worker's first
-           task of the job then costs it no GET (one-task jobs, latency) */
-        int inline_desc = ranks[i] < INLINE_DESC_TASKS && j->enclen && j->enclen <= INLINE_DESC_BYTES;
+           task of the job then costs it no GET (one-task jobs, latency);
+           so does every k-th, so that a batch of k tiny tasks anywhere in
+           the job brings one - at 256 workers a 20000-task job otherwise
+           cost each worker a GET round trip.  k is a power of two, 128 at
+           least, keeping the copies under INLINE_DESC_SHARE bytes a queued
+           task: every 32nd cost 11 bytes, not 3, because a stream node
+           whose first entry has the extra field stores every entry's field
+           names (memory: +1.0 byte a task at 128) */
+        uint64_t every = 128;
+        while (every * INLINE_DESC_SHARE < j->enclen + 4)
+            every <<= 1;
+        int inline_desc = (ranks[i] < INLINE_DESC_TASKS || ranks[i] % every == 0) && j->enclen &&
+                          j->enclen <= INLINE_DESC_BYTES;
         st = rc_pipe_cmd(&j->pipe, inline_desc ? 7 : 5, av, al);
         off += el;
     }

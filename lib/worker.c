@@ -2033,6 +2033,20 @@ rc_status rc_worker_run(rc_ctx *ctx)
         if (w->hb_idle)
             pthread_cond_signal(&w->cv);
         pthread_mutex_unlock(&w->mu);
+        /* a descriptor some entry of the batch carries (the master puts one
+           in every k-th), for its job's entries that carry none: a worker's
+           first batch of a job then needs no GET for it */
+        unsigned char *bdesc = NULL;
+        size_t bdesc_len = 0;
+        uint64_t bdesc_job = 0;
+        for (size_t k = 0; k < nent && !bdesc; k++) {
+            rc_env dh;
+            unsigned char *d = entry_desc(ents[k], &bdesc_len);
+            if (d && rc_wire_peek(d, bdesc_len, &dh) == RC_OK) { /* the job it claims; job_lookup checks it */
+                bdesc = d;
+                bdesc_job = dh.job;
+            }
+        }
         size_t ran = 0;
         w->kern_n = w->refused_n = 0;
         w->batch_bytes = 0;
@@ -2072,6 +2086,11 @@ rc_status rc_worker_run(rc_ctx *ctx)
             else {
                 size_t dl;
                 unsigned char *d = entry_desc(ents[k], &dl);
+                rc_env th;
+                if (!d && bdesc && rc_wire_peek(buf, len, &th) == RC_OK && th.job == bdesc_job) {
+                    d = bdesc;
+                    dl = bdesc_len;
+                }
                 st = run_entry(w, qi, id, buf, len, d, dl, attempt);
             }
             w->batch_bytes += len;
