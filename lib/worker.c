@@ -2098,6 +2098,14 @@ rc_status rc_worker_run(rc_ctx *ctx)
             ran++;
         }
         (void)unshare_batch(w); /* before its reply goes */
+        /* its parts make the next take's reply, which the delivery's round
+           trip brings: released after it, they did not, and a worker kept
+           two replies' worth of parts (a full batch's are some 1500, and
+           growing to the second set cost a 256-worker pool ~100 page faults
+           per worker, hypervisor trips here); now the next reply is built in
+           memory this batch just warmed */
+        rc_conn_release(w->conn, r);
+        r = NULL;
         /* adapt: take as many short tasks as fill about BATCH_TARGET_US of
            kernel time.  Kernel time, not the time from take to delivery:
            that includes the round trips, and with many workers per core
@@ -2137,7 +2145,6 @@ rc_status rc_worker_run(rc_ctx *ctx)
         pthread_mutex_lock(&w->mu);
         w->nb = 0;
         pthread_mutex_unlock(&w->mu);
-        rc_conn_release(w->conn, r); /* its parts make the next take's reply */
         w->idle_since = rc_now_ms();
         if (is_nogroup(w->conn, st)) {
             st = RC_OK;
