@@ -274,8 +274,13 @@ static int run_pool(int w, uint64_t nnoop, uint64_t nbusy, uint64_t busy_us, dou
     fprintf(stderr, "scale: %d workers registered in %.2f s\n", w, o->start_s);
     o->clients = (long long)bc_info_num(mc, "clients", "connected_clients");
     {
+        /* warm every worker up, not one: a worker's first full batch (256
+           tiny tasks) grows its heap and reply pools - some 100 page faults,
+           each a hypervisor trip on these VMs - and with one warm-up task
+           per worker, a 256-worker pool was still paying that in its
+           tenth measured round (a third of the pool takes each round) */
         job_result warm;
-        if (run_job(ctx, mc, "noop", (uint64_t)(w < 16 ? 16 : w), 0, &warm) != 0)
+        if (run_job(ctx, mc, "noop", (uint64_t)w * 256, 0, &warm) != 0)
             goto out;
     }
     /* the pool's standing cost: nothing queued */
