@@ -239,9 +239,9 @@ RC_WARN_UNUSED rc_status rc_connect(rc_ctx *ctx);
 
 /* Async-signal-safe: ask a blocked rc_job_wait to return RC_ECANCELED and a
  * running rc_worker_run to finish its task in hand, deliver it and return
- * RC_OK.  A wait on Redis for results or for work ends at once, not at the
- * end of its poll slice.  A second call makes the worker hand the task in hand back to the
- * queue at once (as does RC_OPT_DRAIN_TIMEOUT_MS); see below.  The request
+ * RC_OK; a wait on Redis for results or for work ends at once, not at the
+ * end of its poll slice.  A second call makes the worker hand the task in
+ * hand back to the queue at once (as does RC_OPT_DRAIN_TIMEOUT_MS); see below.  The request
  * is sticky: later waits on this context return at once too (a program that
  * was asked to stop should stop). */
 void rc_ctx_interrupt(rc_ctx *ctx);

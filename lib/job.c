@@ -573,6 +573,9 @@ static rc_status pipe_tasks(rc_job *j, const uint64_t *ranks, size_t n)
         j->blk = b;
         j->blkcap = total;
     }
+    uint64_t every = 128; /* see inline_desc below */
+    while (every * INLINE_DESC_SHARE < j->enclen + 4)
+        every <<= 1;
     rc_status st = rc_pipe_cmd(&j->pipe, 1, (const char *[]){"MULTI"}, NULL);
     size_t off = 0;
     for (size_t i = 0; i < n && st == RC_OK; i++) {
@@ -595,9 +598,6 @@ static rc_status pipe_tasks(rc_job *j, const uint64_t *ranks, size_t n)
            task: every 32nd cost 11 bytes, not 3, because a stream node
            whose first entry has the extra field stores every entry's field
            names (memory: +1.0 byte a task at 128) */
-        uint64_t every = 128;
-        while (every * INLINE_DESC_SHARE < j->enclen + 4)
-            every <<= 1;
         int inline_desc = (ranks[i] < INLINE_DESC_TASKS || ranks[i] % every == 0) && j->enclen &&
                           j->enclen <= INLINE_DESC_BYTES;
         st = rc_pipe_cmd(&j->pipe, inline_desc ? 7 : 5, av, al);

@@ -1035,7 +1035,7 @@ static rc_status deliver_many(worker *w, int qi, int n, char (*ids)[ID_MAX], con
     char(*res)[320] = w->resname;
     for (int i = 0; i < n; i++) /* a batch is mostly one job's: name its stream once */
         if (i > 0 && jobs[i] == jobs[i - 1])
-            memcpy(res[i], res[i - 1], sizeof res[i]);
+            memcpy(res[i], res[i - 1], strlen(res[i - 1]) + 1); /* not all 320: 80 KiB a full batch */
         else
             rc_job_keys(q->name, jobs[i], NULL, 0, res[i], sizeof res[i]);
     long long backoff = 100;
