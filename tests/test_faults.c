@@ -810,6 +810,17 @@ static void interrupt_in(rc_ctx *ctx, long usec)
     setitimer(ITIMER_REAL, &it, NULL);
 }
 
+/* A cancelled job left nothing behind: no job key, no task entry.  Frees
+ * the job and the master's context. */
+static void cancelled_and_gone(rc_ctx *ctx, rc_job *j)
+{
+    H_EQ_U64(h_count_keys("job:*"), 0);
+    H_EQ_U64(h_xlen(), 0);
+    rc_job_destroy(j);
+    g_master = NULL;
+    rc_ctx_destroy(ctx);
+}
+
 /* rc_ctx_interrupt from a signal handler makes a blocked rc_job_wait return
  * RC_ECANCELED and remove the job's tasks and keys. */
 static void t_master_interrupt(void)
@@ -821,11 +832,7 @@ static void t_master_interrupt(void)
     interrupt_in(ctx, 300000);
     H_ST(ctx, rc_job_wait(j), RC_ECANCELED);
     printf("master saw: %s\n", rc_ctx_errmsg(ctx));
-    H_EQ_U64(h_count_keys("job:*"), 0);
-    H_EQ_U64(h_xlen(), 0);
-    rc_job_destroy(j);
-    g_master = NULL;
-    rc_ctx_destroy(ctx);
+    cancelled_and_gone(ctx, j);
 }
 
 /* A stop request ends a wait on Redis at once, however long its slice:
@@ -856,11 +863,7 @@ static void t_stop_long_poll(void)
     H_CHECK(worker_ms < 2500, "the idle worker took %lld ms to exit after SIGTERM", worker_ms);
     H_CHECK(master_ms < 2500, "rc_job_wait took %lld ms to see the interrupt", master_ms);
     H_CONTAINS(rc_ctx_errmsg(ctx), "interrupted");
-    H_EQ_U64(h_count_keys("job:*"), 0);
-    H_EQ_U64(h_xlen(), 0);
-    rc_job_destroy(j);
-    g_master = NULL;
-    rc_ctx_destroy(ctx);
+    cancelled_and_gone(ctx, j);
 }
 
 /* Entries Redis handed to a worker whose reply it never read - the race of
@@ -925,11 +928,7 @@ static void t_master_interrupt_submit(void)
     H_ST(ctx, rc_job_submit(j), RC_ECANCELED);
     printf("master saw: %s\n", rc_ctx_errmsg(ctx));
     H_CONTAINS(rc_ctx_errmsg(ctx), "interrupted while its tasks were being added");
-    H_EQ_U64(h_count_keys("job:*"), 0);
-    H_EQ_U64(h_xlen(), 0);
-    rc_job_destroy(j);
-    g_master = NULL;
-    rc_ctx_destroy(ctx);
+    cancelled_and_gone(ctx, j);
     free(out);
 }
 
