@@ -1683,7 +1683,10 @@ static void t_descriptor_churn(void)
     h_spawn_workers(2, no_args, NULL);
     rc_ctx *ctx = h_ctx();
     H_OK(ctx, rc_ctx_set_int(ctx, RC_OPT_JOB_TIMEOUT_MS, 30000));
-    enum { T = 20 };
+    /* 2 s of work on 2 workers: the master restores the key once a second,
+       so the test's deletes land at least twice (with 20 tasks, 1 s of
+       work, a fast run finished before the second) */
+    enum { T = 40 };
     uint64_t params[2], out[2 * T];
     rc_job *j = h_sleep_job(ctx, T, 100, 260, params, out);
     H_OK(ctx, rc_job_submit(j));
