@@ -1783,18 +1783,17 @@ static void unregister(worker *w)
         /* forget our consumer name only if it holds nothing: DELCONSUMER
            drops its pending entries, which would then never be redelivered */
         r = NULL;
-        rc_status ps = rc_conn_cmdf(w->conn, &r, "XPENDING %s %s - + %d %s", q->kn.tasks, RC_GROUP, MAXB, w->consumer);
-        if (ps == RC_OK && r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
-            give_back_unseen(w, i, r); /* still ours, but claimable by anyone now */
-            freeReplyObject(r);
-            r = NULL;
-            ps = RC_EPROTO;
+        int holds_none = 0;
+        if (rc_conn_cmdf(w->conn, &r, "XPENDING %s %s - + %d %s", q->kn.tasks, RC_GROUP, MAXB, w->consumer) == RC_OK &&
+            r->type == REDIS_REPLY_ARRAY) {
+            holds_none = r->elements == 0;
+            if (!holds_none)
+                give_back_unseen(w, i, r); /* still ours, but claimable by anyone now */
         }
-        if (ps == RC_OK && r->type == REDIS_REPLY_ARRAY && r->elements == 0) {
-            freeReplyObject(r);
-            r = NULL;
+        if (r) freeReplyObject(r);
+        r = NULL;
+        if (holds_none)
             (void)rc_conn_cmdf(w->conn, &r, "XGROUP DELCONSUMER %s %s %s", q->kn.tasks, RC_GROUP, w->consumer);
-        }
         if (r) freeReplyObject(r);
     }
 }
