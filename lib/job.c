@@ -786,7 +786,9 @@ static rc_status submit(rc_job *j, int read_ahead)
            takes longer just asks again, blocking for the poll slice */
         xread_cmd x;
         int count = collect_count(j);
-        long long block = rc_master_poll_ms(ctx) < AHEAD_BLOCK_MS ? rc_master_poll_ms(ctx) : AHEAD_BLOCK_MS;
+        long long block = rc_master_poll_ms(ctx);
+        if (block > AHEAD_BLOCK_MS)
+            block = AHEAD_BLOCK_MS;
         if (rc_pipe_cmd(&j->pipe, xread_argv(j, count, block, j->last_id, &x), x.av, NULL) == RC_OK)
             ahead = count;
     }

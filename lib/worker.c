@@ -837,6 +837,22 @@ static int small_args(const wqueue *q, int n, char (*ids)[ID_MAX], char (*res)[3
     return k;
 }
 
+/* The reply of the take that rode with a delivery, into *next_reply (left
+ * NULL if it failed: the delivery is in, and the caller's own take meets
+ * the error, or the lost connection, again).  It waits for work, so a stop
+ * request ends it. */
+static void read_next_take(worker *w, redisReply **next_reply)
+{
+    redisReply *t = NULL;
+    w->conn->cancel_fd = w->stop_fd;
+    rc_status g = rc_conn_get(w->conn, &t);
+    w->conn->cancel_fd = -1;
+    if (g == RC_OK)
+        *next_reply = t;
+    else if (t)
+        freeReplyObject(t);
+}
+
 /* A delivery of small results: one EVALSHA of DELIVER_SMALL (and the next
  * take), the same semantics as the MULTI of deliver_trip.  On RC_OK
  * refused[i] says entry i was left alone because its result stream is gone. */
@@ -867,16 +883,8 @@ static rc_status deliver_small(worker *w, int qi, int n, char (*ids)[ID_MAX], ch
     st = rc_conn_get(c, &r);
     if (st == RC_EREDIS && !c->c)
         return st;
-    if (next) { /* a failed take costs nothing: the caller's own take meets it again */
-        redisReply *t = NULL;
-        c->cancel_fd = w->stop_fd; /* a take waiting for work; the delivery is in */
-        rc_status g = rc_conn_get(c, &t);
-        c->cancel_fd = -1;
-        if (g == RC_OK)
-            *next_reply = t;
-        else if (t)
-            freeReplyObject(t);
-    }
+    if (next)
+        read_next_take(w, next_reply);
     if (st == RC_EREDIS && r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
         /* the server lost its scripts: nothing ran; rc_script loads and retries */
         freeReplyObject(r);
@@ -974,18 +982,8 @@ static rc_status deliver_trip(worker *w, int qi, int n, char (*ids)[ID_MAX], cha
         else if (r)
             freeReplyObject(r);
     }
-    if (next) {
-        redisReply *r = NULL;
-        c->cancel_fd = w->stop_fd; /* a take waiting for work; the delivery is in */
-        rc_status g = rc_conn_get(c, &r);
-        c->cancel_fd = -1;
-        /* a failed take costs nothing here: the delivery is in, and the
-           caller's own take meets the error (or the lost connection) again */
-        if (g == RC_OK)
-            *next_reply = r;
-        else if (r)
-            freeReplyObject(r);
-    }
+    if (next)
+        read_next_take(w, next_reply);
     if (!exec || exec->type != REDIS_REPLY_ARRAY || exec->elements != (size_t)nx + 1) {
         if (exec && exec->type == REDIS_REPLY_ERROR)
             snprintf(c->err, sizeof c->err, "Redis refused the delivery: %.*s", (int)exec->len, exec->str);
@@ -1729,12 +1727,17 @@ static rc_status take(worker *w, redisReply **reply, redisReply ***ents, size_t 
     return st;
 }
 
+/* Is entry id ms-seq newer than any a take of ours returned from q? */
+static int unseen(const wqueue *q, uint64_t ms, uint64_t seq)
+{
+    return ms > q->seen_ms || (ms == q->seen_ms && seq > q->seen_seq);
+}
+
 /* A take returns entries in id order; the newest a queue ever gave us. */
 static void saw(wqueue *q, const char *id)
 {
     uint64_t ms, seq;
-    if (rc_stream_id_parse(id, strlen(id), &ms, &seq) == 0 &&
-        (ms > q->seen_ms || (ms == q->seen_ms && seq > q->seen_seq))) {
+    if (rc_stream_id_parse(id, strlen(id), &ms, &seq) == 0 && unseen(q, ms, seq)) {
         q->seen_ms = ms;
         q->seen_seq = seq;
     }
@@ -1757,8 +1760,7 @@ static void give_back_unseen(worker *w, int qi, const redisReply *pend)
         uint64_t ms, seq;
         if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 || e->element[0]->type != REDIS_REPLY_STRING ||
             e->element[0]->len >= ID_MAX ||
-            rc_stream_id_parse(e->element[0]->str, e->element[0]->len, &ms, &seq) != 0 ||
-            ms < q->seen_ms || (ms == q->seen_ms && seq <= q->seen_seq))
+            rc_stream_id_parse(e->element[0]->str, e->element[0]->len, &ms, &seq) != 0 || !unseen(q, ms, seq))
             continue;
         if (hand_back_free(w, w->conn, e->element[0]->str, qi) == RC_OK)
             n++;
