@@ -343,8 +343,10 @@ int bc_phase_begin(redisContext *c, bc_phase *p)
     freeReplyObject(r);
     p->redis_cpu0 = redis_cpu(c);
     p->redis_wait0 = redis_wait(c);
-    p->self_cpu0 = bc_self_cpu();
     p->kids_cpu0 = bc_children_cpu(NULL, &p->kids_runs0);
+    /* after that scan of /proc: with 256 workers it costs the master as much
+       CPU as a no-op job of 20000 tasks adds (1.4 us a task) */
+    p->self_cpu0 = bc_self_cpu();
     p->t0 = bc_now();
     return 0;
 }
