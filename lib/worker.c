@@ -1895,10 +1895,14 @@ rc_status rc_worker_run(rc_ctx *ctx)
         return rc_seterr(ctx, RC_ENOMEM, "out of memory");
     w->ctx = ctx;
     w->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (w->tick_fd < 0) {
+        int e = errno;
+        free(w);
+        return rc_seterr(ctx, RC_EIO, "cannot create the lease thread's timer: %s", strerror(e));
+    }
     w->conn = rc_conn_new(&u, ctx->connect_ms, ctx->command_ms);
     if (!w->conn) {
-        if (w->tick_fd >= 0)
-            close(w->tick_fd);
+        close(w->tick_fd);
         free(w);
         return rc_seterr(ctx, RC_ENOMEM, "out of memory");
     }
@@ -1922,10 +1926,6 @@ rc_status rc_worker_run(rc_ctx *ctx)
 
     long long backoff = 100;
     w->idle_since = rc_now_ms();
-    if (w->tick_fd < 0) {
-        st = rc_seterr(ctx, RC_EIO, "cannot create the lease thread's timer: %s", strerror(errno));
-        goto out;
-    }
     if (pthread_create(&w->hb, NULL, lease_thread, w) != 0) {
         st = rc_seterr(ctx, RC_EIO, "cannot start the lease thread");
         goto out;
@@ -2214,8 +2214,7 @@ out:
     }
     rc_log(ctx, RC_LOG_INFO, "worker %s stopped after %llu task(s)", w->consumer, (unsigned long long)w->done);
     pthread_mutex_destroy(&w->mu);
-    if (w->tick_fd >= 0)
-        close(w->tick_fd);
+    close(w->tick_fd);
     for (int i = 0; i < JOB_CACHE; i++)
         free(w->cache[i].blob);
     for (int i = 0; i < CHUNK_SLOTS; i++)
