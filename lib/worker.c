@@ -185,12 +185,19 @@ static void lease_ticks(worker *w, int on)
     (void)timerfd_settime(w->tick_fd, 0, &t, NULL);
 }
 
-/* Ask the lease thread to stop (mu held): fire its timer now. */
+/* Stop the lease thread, if it runs, and wait for it: its timer fires
+   now, so it need not wait for its next beat. */
 static void lease_stop(worker *w)
 {
+    if (!w->hb_started)
+        return;
     struct itimerspec t = {{0, 0}, {0, 1}};
+    pthread_mutex_lock(&w->mu);
     w->hb_stop = 1;
     (void)timerfd_settime(w->tick_fd, 0, &t, NULL);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->hb, NULL);
+    w->hb_started = 0;
 }
 
 static long long thread_cpu_us(void)
@@ -2194,24 +2201,13 @@ rc_status rc_worker_run(rc_ctx *ctx)
         hand_back_unstarted(w, pq, pents, 0, pn);
         if (pr) freeReplyObject(pr);
     }
-    if (w->hb_started) {
-        pthread_mutex_lock(&w->mu);
-        lease_stop(w);
-        pthread_mutex_unlock(&w->mu);
-        pthread_join(w->hb, NULL);
-        w->hb_started = 0;
-    }
+    lease_stop(w); /* before unregister: its beat would list us again */
     if (st == RC_OK && !w->redis_down)
         unregister(w);
     if (st != RC_OK && !ctx->errmsg[0])
         rc_seterr(ctx, st, "%s", w->conn->err);
 out:
-    if (w->hb_started) {
-        pthread_mutex_lock(&w->mu);
-        lease_stop(w);
-        pthread_mutex_unlock(&w->mu);
-        pthread_join(w->hb, NULL);
-    }
+    lease_stop(w);
     rc_log(ctx, RC_LOG_INFO, "worker %s stopped after %llu task(s)", w->consumer, (unsigned long long)w->done);
     pthread_mutex_destroy(&w->mu);
     close(w->tick_fd);
