@@ -271,7 +271,7 @@ rc_conn *rc_conn_new(const rc_url *url, long long connect_ms, long long command_
     if (!c)
         return NULL;
     c->url = *url;
-    c->cancel_fd = -1;
+    c->cancel_fd = c->cancel_fd2 = -1;
     c->connect_ms = connect_ms;
     c->command_ms = command_ms;
     return c;
@@ -363,18 +363,20 @@ static rc_status write_obuf(rc_conn *c)
 }
 
 /* Wait for the socket to be readable: 1, -1 with errno (EAGAIN: the
- * command timeout passed), or -2 if only `cancel` (>= 0) turned readable.
+ * command timeout passed), or -2 if only `cancel` or `cancel2` (each >= 0,
+ * or -1: none) turned readable.
  * poll(2), not a read(2) that blocks: a process
  * blocked in read sleeps on the socket's one wait queue, so it is also woken
  * - for nothing - each time Redis takes in what it sent (the kernel's
  * "write space" wake-up), and Redis pays for that wake-up on the hot path
  * (perf: a tenth of its time with one task per round trip).  poll's waiter
  * asks for POLLIN only, and the kernel skips it for write-space wake-ups. */
-static int wait_readable(rc_conn *c, int cancel)
+static int wait_readable(rc_conn *c, int cancel, int cancel2)
 {
     long long ms = c->command_ms > 0 ? c->command_ms : -1;
-    struct pollfd p[2] = {{.fd = c->c->fd, .events = POLLIN}, {.fd = cancel, .events = POLLIN}};
-    int n = poll(p, cancel >= 0 ? 2 : 1, ms > INT_MAX ? INT_MAX : (int)ms);
+    struct pollfd p[3] = {{.fd = c->c->fd, .events = POLLIN}, {.fd = cancel, .events = POLLIN},
+                          {.fd = cancel2, .events = POLLIN}}; /* poll skips a negative fd */
+    int n = poll(p, cancel2 >= 0 ? 3 : cancel >= 0 ? 2 : 1, ms > INT_MAX ? INT_MAX : (int)ms);
     if (n == 0) {
         errno = EAGAIN;
         return -1;
@@ -399,7 +401,7 @@ static rc_status read_reply_ex(rc_conn *c, redisReply **out, int nowait)
         rc_conn_drop(c);
         return RC_ENOMEM;
     }
-    int cancel = c->cancel_fd;
+    int cancel = c->cancel_fd, cancel2 = c->cancel_fd2;
     for (;;) {
         redisReply *r = NULL;
         char why[160];
@@ -420,18 +422,18 @@ static rc_status read_reply_ex(rc_conn *c, redisReply **out, int nowait)
             rc_conn_drop(c);
             return RC_ENOMEM;
         }
-        ssize_t n = nowait ? 1 : wait_readable(c, cancel);
+        ssize_t n = nowait ? 1 : wait_readable(c, cancel, cancel2);
         if (n == -2) {
-            /* a stop request: give up only on a reply none of which came
-               (a blocking read still waiting for work); once part of it is
-               here the rest is on its way, and it may hold entries that
-               are ours now */
+            /* a stop request, or a wake-up: give up only on a reply none of
+               which came (a blocking read still waiting for work); once
+               part of it is here the rest is on its way, and it may hold
+               entries that are ours now */
             if (rc_resp_between(c->resp)) {
-                snprintf(c->err, sizeof c->err, "stop requested while waiting for Redis");
+                snprintf(c->err, sizeof c->err, "wait for Redis cancelled (a stop request, or a wake-up)");
                 rc_conn_drop(c);
                 return RC_ECANCELED;
             }
-            cancel = -1;
+            cancel = cancel2 = -1;
             continue;
         }
         if (n > 0)

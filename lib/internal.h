@@ -208,6 +208,7 @@ typedef struct rc_conn {
     int cancel_fd;            /* >= 0: a wait for a reply none of which has arrived also ends
                                  when this fd turns readable (a stop request): RC_ECANCELED,
                                  and the connection is dropped (the reply is then unknowable) */
+    int cancel_fd2;           /* a second such fd (-1: none): a worker's lease thread waking it */
     rc_url url;
     long long connect_ms, command_ms;
     int down_logged;          /* "lost connection" said once per outage */
