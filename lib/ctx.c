@@ -176,7 +176,7 @@ rc_status rc_ctx_set_key(rc_ctx *ctx, const unsigned char key[RC_KEYBYTES])
     return RC_OK;
 }
 
-static long long mtime_ns(const char *path)
+long long rc_file_mtime_ns(const char *path)
 {
     struct stat sb;
     if (stat(path, &sb) != 0)
@@ -192,7 +192,7 @@ rc_status rc_ctx_load_key(rc_ctx *ctx, const char *path)
     unsigned char ring[RC_KEYRING_MAX][RC_KEYBYTES];
     int n = 0;
     char why[400];
-    long long mt = mtime_ns(path);
+    long long mt = rc_file_mtime_ns(path);
     if (rc_key_read_ring(path, ring, &n, why, sizeof why) != RC_OK)
         return rc_seterr(ctx, RC_EKEY, "%s", why);
     rc_keys k;
@@ -221,7 +221,7 @@ int rc_ctx_reload_key(rc_ctx *ctx)
 {
     if (!ctx->keyfile)
         return 0;
-    long long mt = mtime_ns(ctx->keyfile);
+    long long mt = rc_file_mtime_ns(ctx->keyfile);
     if (mt < 0 || mt == ctx->keyfile_mtime_ns)
         return 0;
     char *path = strdup(ctx->keyfile);

@@ -394,6 +394,8 @@ rc_status rc_ctx_url(rc_ctx *ctx, rc_url *u);
 rc_status rc_ctx_ensure_key(rc_ctx *ctx);
 /* Reload the key file if it changed on disk (key rotation); 1 if reloaded. */
 int rc_ctx_reload_key(rc_ctx *ctx);
+/* A file's modification time in ns (-1: cannot stat it). */
+long long rc_file_mtime_ns(const char *path);
 const rc_kernel_entry *rc_kernel_find(const rc_ctx *ctx, const char *name, size_t len);
 long long rc_now_ms(void);
 /* A master's blocking slice: RC_OPT_POLL_MS, or 200 ms.  Results wake it at
