@@ -1,8 +1,9 @@
 /* scale - many worker processes on one Redis: tasks/s, Redis CPU and commands per task for 2, 64 and 256 workers.
  *
  * Why: a fleet is sized by what one Redis can feed.  Each worker costs the
- * server something even when idle (a blocking XREADGROUP per poll slice, a
- * lease heartbeat, a registry entry, lapsed-lease scans) and every task costs
+ * server something even when idle (a registry beat that also claims the
+ * pool's lapsed-lease scan, a blocking XREADGROUP per poll slice when one is
+ * set) and every task costs
  * a few commands; whether 256 workers still get tasks as fast as 2 do, and
  * how much of one Redis core that takes, is what this program measures.  On a
  * 2-core machine 64 and 256 workers are heavily oversubscribed, which is the
@@ -10,8 +11,8 @@
  * time, so a descheduled worker does not finish early), so tasks/s shows how
  * much of the machine goes to coordination rather than to kernels.  For each
  * pool size (rc_local_start, this binary with --worker): the start-up time
- * until every worker is registered, three poll slices idle (3 s by default;
- * the pool's standing cost), a job of no-op tasks
+ * until every worker is registered, 3 s idle (three poll slices with
+ * --poll-ms; the pool's standing cost), a job of no-op tasks
  * and a job of busy tasks, each a reduce with a
  * known exact answer (SUM of ranks) that is checked, with tasks/s, Redis CPU
  * (used_cpu_user+used_cpu_sys delta / wall) and commands per task from INFO
@@ -434,7 +435,7 @@ static void usage(FILE *f)
                "                   every process at the default policy, one crowded host; both (default;\n"
                "                   --quick: idle), each with its own ratios\n"
                "  --poll-ms MS     the workers' blocking poll slice, RC_OPT_POLL_MS (default: the\n"
-               "                   library's, 1000 here): what an idle worker costs Redis per second\n"
+               "                   library's, 30000 for a worker): what an idle worker costs Redis\n"
                "  --json           one JSON object on stdout (progress on stderr)\n");
 }
 
@@ -532,7 +533,8 @@ int main(int argc, char **argv)
     int have_machine = 0, ok = 1;
     static pool_result res[2][MAXPOOLS];
     double t_all = bc_now(), load0 = bc_loadavg1(), busy_s = (double)busy_us / 1e6;
-    /* an idle window of three poll slices (the library's is 1 s here) */
+    /* an idle window of 3 s, or three poll slices when set: two beats of
+       every worker's lease thread at the default lease */
     double idle_s = quick ? 0.5 : 3.0 * (double)(poll_ms ? poll_ms : 1000) / 1000;
     snprintf(g_logpath, sizeof g_logpath, "/tmp/redcoll-scale-log.XXXXXX");
     int lfd = mkstemp(g_logpath);

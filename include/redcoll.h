@@ -185,9 +185,10 @@ typedef enum rc_option {
                                     REDCOLL_LOG=error|warn|info|debug[,syslog]) */
     RC_OPT_MAX_REPUBLISH = 12,   /* int: re-sends of one task after auth rejects (default 10) */
     RC_OPT_POLL_MS = 13,         /* int: blocking poll slice, 1..5000 (default: 200 for a
-                                    master; for a worker the lapsed-lease scan period,
-                                    lease/4 up to 1000).  Work, results and stop requests
-                                    end a wait at once; the slice paces periodic checks */
+                                    master; 30000 for an idle worker, whose lease thread
+                                    looks for lapsed leases and key changes and wakes it).
+                                    Work, results and stop requests end a wait at once;
+                                    the slice paces periodic checks */
     RC_OPT_MAX_ATTEMPTS = 14,    /* int: a task is started at most this often (default 3);
                                     then the job fails naming the task and the last reason */
     RC_OPT_DRAIN_TIMEOUT_MS = 15,/* int: after a stop request, hand the task in hand back if

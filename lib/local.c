@@ -110,7 +110,7 @@ static int wait_exit(pid_t pid, long long ms)
 }
 
 
-/* Wake workers blocked in a poll slice: drop every client connection (the
+/* Wake workers blocked waiting for work: drop every client connection (the
    stop request is already delivered, so a woken worker exits; one that was
    delivering reconnects and finishes). */
 static void wake_workers(const rc_local *loc)
@@ -138,7 +138,7 @@ void rc_local_stop(rc_local *loc)
             kill(loc->workers[i], SIGTERM);
     if (loc->nworkers && loc->redis > 0)
         wake_workers(loc);
-    /* an idle worker exits within one poll slice; one deep in a long task
+    /* an idle worker exits at once (woken above, or by the signal); one deep in a long task
        would take as long as the task, and the caller is done with the
        pool (finished or interrupted), so it gets a short grace, then KILL */
     long long end = rc_now_ms() + 2000;

@@ -169,8 +169,10 @@ static void t_one_at_a_time(void)
     H_STOP_ALL();
 }
 
-/* An idle pool of 16 looks for lapsed leases: every worker asks once per
- * period, but Redis walks the pending list about once per period in all. */
+/* An idle pool of 16 looks for lapsed leases: every worker's lease thread
+ * asks at its beats (a PTTL riding with the registry beat), Redis walks the
+ * pending list about once per period in all, and the main threads, waiting
+ * for work, send nothing: no TAKEOVER, no new XREADGROUP each slice. */
 static void t_scan_once(void)
 {
     enum { NW = 16 };
@@ -184,13 +186,17 @@ static void t_scan_once(void)
     h_reset_stats();
     long long t0 = h_now_ms();
     h_nap_ms(4000);
-    long long ms = h_now_ms() - t0, asks = h_calls("evalsha"),
-              scans = h_calls("xpending") + h_calls("xautoclaim"); /* either walks the pending list */
-    printf("%d idle workers, %lld ms: %lld lapsed-lease asks (TAKEOVER), %lld pending-list scans\n", NW, ms, asks,
-           scans);
-    H_CHECK(asks >= NW * 2, "only %lld TAKEOVER calls from %d idle workers in %lld ms", asks, NW, ms);
+    long long ms = h_now_ms() - t0, asks = h_calls("pttl"),
+              scans = h_calls("xpending") + h_calls("xautoclaim"), /* either walks the pending list */
+        waits = h_calls("xreadgroup") + h_calls("evalsha");
+    printf("%d idle workers, %lld ms: %lld lapsed-lease asks (PTTL), %lld pending-list scans, %lld takes and "
+           "TAKEOVERs\n",
+           NW, ms, asks, scans, waits);
+    H_CHECK(asks >= NW * 2, "only %lld lapsed-lease asks from %d idle workers in %lld ms", asks, NW, ms);
     H_CHECK(scans <= ms / 1000 + 3, "%lld pending-list scans in %lld ms: the pool should scan about once a second",
             scans, ms);
+    H_CHECK(waits < NW, "%lld takes and TAKEOVERs from %d workers waiting for work in %lld ms: they should wait "
+            "undisturbed", waits, NW, ms);
     rc_ctx_destroy(ctx);
     H_STOP_ALL();
 }

@@ -207,6 +207,49 @@ static void t_kill9_recovery_time(void)
     H_STOP_ALL();
 }
 
+/* kill -9 the one busy worker while the other waits for work: nothing new
+ * comes to end its wait (a slice of 30 s by default), so it is its lease
+ * thread, scanning for lapsed leases at its beats, that must wake it to take
+ * the task over once the lease (2 s) lapses. */
+static void t_kill9_idle_takeover(void)
+{
+    static const char *const lease2[] = {"--lease", "2", NULL};
+    rs_rec_setup();
+    rc_ctx *ctx = h_ctx();
+    pid_t w[2];
+    h_spawn_workers(2, lease2, w);
+    rjob r;
+    rjob_make(&r, ctx, 1, 1500, 1, 20000, 202);
+    H_OK(ctx, rc_job_submit(r.job));
+    h_pend held;
+    pid_t victim = wait_holder(w, 2, &held);
+    long long t_kill = h_now_ms();
+    h_kill9(victim);
+    H_CHECK(pending_owner(held.id) == victim, "worker %ld delivered its 1.5 s task before the kill", (long)victim);
+    long long dl = h_deadline(H_DEADLINE_MS);
+    while (!rjob_accepted(&r, 0)) {
+        rc_status st = rc_job_test(r.job);
+        H_CHECK(st == RC_EAGAIN || st == RC_OK, "rc_job_test: %s: %s", h_stname(st), rc_ctx_errmsg(ctx));
+        if (h_expired(dl))
+            H_FAIL("the killed worker's task not accepted within %d ms", H_DEADLINE_MS);
+        h_nap_ms(5);
+    }
+    long long recovery = h_now_ms() - t_kill;
+    printf("RECOVERY TIME with the other worker idle: %.2f s (lease 2 s, task 1.5 s)\n", (double)recovery / 1000.0);
+    /* lease + a beat (0.5 s) + the task, and room for a slow build: far
+       below the 30 s an idle worker waits when nothing wakes it */
+    H_CHECK(recovery < 12000, "the task was re-run %lld ms after the kill: the idle worker was not woken", recovery);
+    H_OK(ctx, rc_job_wait(r.job));
+    rjob_check(&r);
+    rc_job_stats s = h_stats(r.job, "kill9 idle");
+    H_EQ_U64(s.done, 1);
+    H_CHECK(s.redelivered >= 1, "the task was accepted from a first attempt (redelivered %llu)",
+            (unsigned long long)s.redelivered);
+    rjob_free(&r);
+    rc_ctx_destroy(ctx);
+    H_STOP_ALL();
+}
+
 /* SIGSTOP a worker holding a task until another worker has finished that
  * task, then SIGCONT: its late result is a counted duplicate, the answer
  * exact, and the stalled worker carries on serving. */
@@ -1419,6 +1462,7 @@ int main(int argc, char **argv)
 {
     static const h_test tests[] = {
         {"kill9_recovery_time", t_kill9_recovery_time},
+        {"kill9_idle_takeover", t_kill9_idle_takeover},
         {"stall_sigstop", t_stall_sigstop},
         {"sigterm_drain_timeout", t_sigterm_drain_timeout},
         {"sigterm_twice", t_sigterm_twice},
