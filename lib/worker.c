@@ -120,6 +120,7 @@ typedef struct worker {
     int key_poke;             /* the lease thread saw the key file change (guarded by mu) */
     int key_due;              /* so look at it now (main thread) */
     char *keypath;            /* the key file, for the lease thread (NULL: none) */
+    int scan_warned;          /* idle_scan's failure said once (lease thread) */
     int hb_stop;
     /* the entry in hand, guarded by mu */
     char held[ID_MAX];
@@ -354,6 +355,13 @@ static void idle_scan(worker *w, rc_conn *c, const long long *gate)
             c, &r, 8, (const char *[]){"XPENDING", w->q[i].kn.tasks, RC_GROUP, "IDLE", lease, "-", "+", "1"}, NULL);
         int lapsed = st == RC_OK && r->type == REDIS_REPLY_ARRAY && r->elements > 0;
         int none = st == RC_OK && r->type == REDIS_REPLY_ARRAY && r->elements == 0;
+        if (st == RC_EREDIS && c->c && !strstr(c->err, "NOGROUP") && !w->scan_warned) {
+            /* (an ACL without XPENDING, say): lapsed leases are then taken
+               over only when a wait for work ends */
+            w->scan_warned = 1;
+            rc_log(ctx, RC_LOG_WARN, "cannot look for lapsed leases of queue '%s' while idle: %s", w->q[i].name,
+                   c->err);
+        }
         rc_conn_release(c, r);
         r = NULL; /* an error (no group: a removed queue, a new one) is no news */
         if (lapsed)
