@@ -429,17 +429,48 @@ long long bc_wait_workers(redisContext *c, const char *queue, long long n, doubl
     }
 }
 
+/* The string value of field `name` in a flat field/value array reply. */
+static const char *field_str(const redisReply *r, const char *name)
+{
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
+        if (r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, name) == 0)
+            return r->element[i + 1]->type == REDIS_REPLY_STRING ? r->element[i + 1]->str : NULL;
+    return NULL;
+}
+
+static long long field_int(const redisReply *r, const char *name)
+{
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
+        if (r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, name) == 0)
+            return r->element[i + 1]->type == REDIS_REPLY_INTEGER ? r->element[i + 1]->integer : -1;
+    return -1;
+}
+
 int bc_wait_delivered(redisContext *c, const char *queue, double timeout)
 {
     double end = bc_now() + timeout;
     while (!bc_stop) {
-        redisReply *r = redisCommand(c, "XLEN rc:{%s}:tasks", queue);
-        long long len = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-        if (r)
-            freeReplyObject(r);
-        if (len == 0)
-            return 0;
-        if (len < 0 || bc_now() > end)
+        redisReply *s = redisCommand(c, "XINFO STREAM rc:{%s}:tasks", queue);
+        redisReply *g = redisCommand(c, "XINFO GROUPS rc:{%s}:tasks", queue);
+        if (!s || !g || s->type != REDIS_REPLY_ARRAY || g->type != REDIS_REPLY_ARRAY) {
+            if (s) freeReplyObject(s);
+            if (g) freeReplyObject(g);
+            return -1;
+        }
+        /* the workers' one group: all handed out, none pending */
+        const redisReply *grp = g->elements == 1 ? g->element[0] : NULL;
+        const char *last = field_str(s, "last-generated-id"), *upto = field_str(grp, "last-delivered-id");
+        int done = last && upto && strcmp(last, upto) == 0 && field_int(grp, "pending") == 0;
+        freeReplyObject(s);
+        freeReplyObject(g);
+        if (done) {
+            redisReply *t = redisCommand(c, "XTRIM rc:{%s}:tasks MAXLEN 0", queue);
+            int ok = t && t->type == REDIS_REPLY_INTEGER;
+            if (t)
+                freeReplyObject(t);
+            return ok ? 0 : -1;
+        }
+        if (bc_now() > end)
             return -1;
         usleep(2000);
     }

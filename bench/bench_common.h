@@ -104,11 +104,15 @@ int bc_signal_self_children(int sig);
 /* Wait until `n` workers of queue `queue` are registered (ZCARD of
  * rc:{queue}:workers), up to timeout seconds; returns the count seen. */
 long long bc_wait_workers(redisContext *c, const char *queue, long long n, double timeout);
-/* Wait until queue `queue`'s task stream is empty, up to timeout seconds:
- * every task delivered, since a delivery acks and deletes its tasks in the
- * same script or MULTI that adds their results.  (Counting result entries
- * would not do: a small delivery's results share one.)  0 when empty, -1
- * on a Redis error or the timeout. */
+/* Wait until every entry of queue `queue`'s task stream was handed out and
+ * acked, up to timeout seconds: every task delivered, since a delivery
+ * acks its tasks in the same script or MULTI that adds their results.
+ * (Counting result entries would not do: a small delivery's results share
+ * one; nor would an empty stream: a delivery leaves acked entries above an
+ * older pending one for a later trim, and after the last delivery none
+ * comes until the master's at its job's end.)  Then trims those leftovers,
+ * as that job-end trim would, so a measurement of the waiting results does
+ * not count them.  0 when done, -1 on a Redis error or the timeout. */
 int bc_wait_delivered(redisContext *c, const char *queue, double timeout);
 /* Absolute path of this executable, or "" */
 void bc_self_exe(char *out, size_t n);
