@@ -3,12 +3,12 @@
  * Why: a fleet is sized by what one Redis can feed.  Each worker costs the
  * server something even when idle (a registry beat that also claims the
  * pool's lapsed-lease scan, a blocking XREADGROUP per poll slice when one is
- * set) and every task costs
- * a few commands; whether 256 workers still get tasks as fast as 2 do, and
- * how much of one Redis core that takes, is what this program measures.  On a
- * 2-core machine 64 and 256 workers are heavily oversubscribed, which is the
- * point: the kernel time is fixed (a busy-wait of --busy-us of thread CPU
- * time, so a descheduled worker does not finish early), so tasks/s shows how
+ * set) and every task costs a few commands; whether 256 workers still get
+ * tasks as fast as 2 do, and how much of one Redis core that takes, is what
+ * this program measures.  On a 2-core machine 64 and 256 workers are heavily
+ * oversubscribed, which is the point: the kernel time is fixed (a busy-wait
+ * of --busy-us of thread CPU time, so a descheduled worker does not finish
+ * early), so tasks/s shows how
  * much of the machine goes to coordination rather than to kernels.  For each
  * pool size (rc_local_start, this binary with --worker): the start-up time
  * until every worker is registered, 3 s idle (three poll slices with

@@ -138,9 +138,10 @@ void rc_local_stop(rc_local *loc)
             kill(loc->workers[i], SIGTERM);
     if (loc->nworkers && loc->redis > 0)
         wake_workers(loc);
-    /* an idle worker exits at once (woken above, or by the signal); one deep in a long task
-       would take as long as the task, and the caller is done with the
-       pool (finished or interrupted), so it gets a short grace, then KILL */
+    /* an idle worker exits at once (woken above, or by the signal); one
+       deep in a long task would take as long as the task, and the caller
+       is done with the pool (finished or interrupted), so it gets a short
+       grace, then KILL */
     long long end = rc_now_ms() + 2000;
     for (int i = 0; i < loc->nworkers; i++) {
         long long left = end - rc_now_ms();
