@@ -5,8 +5,8 @@
  * stalled worker is run again; the pool scans once per period), else new
  * ones (XREADGROUP, blocking until work comes, a stop request, or linger;
  * a slice of IDLE_SLICE_MS bounds it).  Queues are tried in priority
- * order.  Short tasks are taken in batches that fill about 2 ms of kernel time (and about 1 MiB),
- * long ones one at a time; a batch whose tasks turn out long gives its
+ * order.  Short tasks are taken in batches that fill about 2 ms of kernel
+ * time (and about 1 MiB), long ones one at a time; a batch whose tasks turn out long gives its
  * unstarted rest back at once.  Results go out together at the end of a
  * batch, and the next take rides in the same round trip, so even one task
  * at a time costs one round trip per task.  Taking is atomic with recording the
@@ -118,7 +118,6 @@ typedef struct worker {
     int waiting;              /* the main thread waits in Redis for work (guarded by mu) */
     int scan_now;             /* the lease thread saw a lapsed lease: take it over (guarded by mu) */
     int key_poke;             /* the lease thread saw the key file change (guarded by mu) */
-    int key_due;              /* so look at it now (main thread) */
     char *keypath;            /* the key file, for the lease thread (NULL: none) */
     int scan_warned;          /* idle_scan's failure said once (lease thread) */
     int hb_stop;
@@ -256,12 +255,16 @@ static long long reclaim_period(const rc_ctx *ctx)
     return every < ctx->poll_ms ? ctx->poll_ms : every;
 }
 
-/* Keep this worker in each queue's registry; with gate (nq slots), also
+/* What a beat found of a queue's lapsed-lease scan, for idle_scan. */
+enum { SCAN_SKIP, SCAN_OURS, SCAN_FORGED };
+
+/* Keep this worker in each queue's registry; with scan (nq slots), also
  * claim this period's scan for lapsed leases of each queue in the same round
- * trip, for idle_scan: SET `nolapsed` NX for a period, then its PTTL.
- * gate[i] is 1 when the SET took (the scan is ours), else the PTTL (-1: no
- * expiry, -2: gone); LLONG_MIN when unknown. */
-static void registry_beat(worker *w, rc_conn *c, long long ttl, long long period, long long *gate)
+ * trip: SET `nolapsed` NX for a period, then its PTTL.  scan[i] is
+ * SCAN_OURS when the SET took; SCAN_FORGED when the `nolapsed` there is no
+ * scan's of ours (no expiry, or longer than a period: TAKEOVER judges it
+ * so too); else SCAN_SKIP (the period's scan is done, or no reply). */
+static void registry_beat(worker *w, rc_conn *c, long long ttl, long long period, int *scan)
 {
     char task[64] = "-", ttl_s[32], now_s[32];
     pthread_mutex_lock(&w->mu);
@@ -287,33 +290,40 @@ static void registry_beat(worker *w, rc_conn *c, long long ttl, long long period
     snprintf(now_s, sizeof now_s, "%lld", now_ms);
     char period_s[32];
     snprintf(period_s, sizeof period_s, "%lld", period);
-    for (int i = 0; gate && i < w->nq; i++)
-        gate[i] = LLONG_MIN; /* unknown: no scan */
+    for (int i = 0; scan && i < w->nq; i++)
+        scan[i] = SCAN_SKIP;
     for (int i = 0; i < w->nq; i++) {
         if (rc_conn_append(c, 5, (const char *[]){"SET", w->q[i].info, info, "PX", ttl_s}, NULL) != RC_OK ||
             rc_conn_append(c, 4, (const char *[]){"ZADD", w->q[i].reg, now_s, w->consumer}, NULL) != RC_OK)
             return;
     }
-    for (int i = 0; gate && i < w->nq; i++)
+    for (int i = 0; scan && i < w->nq; i++)
         if (rc_conn_append(c, 6, (const char *[]){"SET", w->q[i].nolapsed, "1", "PX", period_s, "NX"}, NULL) !=
                 RC_OK ||
             rc_conn_append(c, 2, (const char *[]){"PTTL", w->q[i].nolapsed}, NULL) != RC_OK)
             return;
     if (rc_conn_discard(c, 2 * w->nq) == RC_EREDIS && !c->c)
         return;
-    for (int i = 0; gate && i < w->nq; i++) {
+    for (int i = 0; scan && i < w->nq; i++) {
         redisReply *s = NULL, *t = NULL;
         rc_status ss = rc_conn_get(c, &s);
         rc_status ts = c->c ? rc_conn_get(c, &t) : ss;
         if (ss == RC_OK && s->type == REDIS_REPLY_STATUS)
-            gate[i] = 1;
-        else if (ts == RC_OK && t->type == REDIS_REPLY_INTEGER)
-            gate[i] = t->integer == 1 ? 2 : t->integer; /* 1 means ours */
+            scan[i] = SCAN_OURS;
+        else if (ts == RC_OK && t->type == REDIS_REPLY_INTEGER && (t->integer == -1 || t->integer > period))
+            scan[i] = SCAN_FORGED;
         rc_conn_release(c, s);
         rc_conn_release(c, t);
         if (!c->c)
             return;
     }
+}
+
+/* End the main thread's next (or current) wait for work at once. */
+static void poke(worker *w)
+{
+    uint64_t one = 1;
+    (void)!write(w->wake_fd, &one, sizeof one);
 }
 
 /* Raise *flag (a field of w guarded by mu) for the main thread, and end its
@@ -324,22 +334,28 @@ static void wake_main(worker *w, int *flag)
 {
     pthread_mutex_lock(&w->mu);
     *flag = 1;
-    if (w->waiting) {
-        uint64_t one = 1;
-        (void)!write(w->wake_fd, &one, sizeof one);
-    }
+    if (w->waiting)
+        poke(w);
     pthread_mutex_unlock(&w->mu);
 }
 
+/* Main thread: lower *flag (raised by wake_main); whether it was up. */
+static int take_flag(worker *w, int *flag)
+{
+    pthread_mutex_lock(&w->mu);
+    int up = *flag;
+    *flag = 0;
+    pthread_mutex_unlock(&w->mu);
+    return up;
+}
+
 /* The scan for lapsed leases of a worker waiting for work, done by its lease
- * thread at a beat, so that the main thread's wait needs no slices.  The
- * beat claimed the period's scan (gate 1), or found a `nolapsed` no scan of
- * ours wrote (no expiry, or longer than a period: forged, as TAKEOVER
- * judges it), or found the period's scan done (skip).  The scan looks for
- * one entry idle past the lease.  None: `nolapsed` stands for the period.
+ * thread at a beat, so that the main thread's wait needs no slices: of
+ * the queues whose scan the beat claimed, or found forged (registry_beat).
+ * The scan looks for one entry idle past the lease.  None: `nolapsed` stands for the period.
  * One: it goes, and the main thread is woken; its next take runs TAKEOVER
  * (which claims the entry, or finds another worker was faster). */
-static void idle_scan(worker *w, rc_conn *c, const long long *gate)
+static void idle_scan(worker *w, rc_conn *c, const int *scan)
 {
     const rc_ctx *ctx = w->ctx;
     long long every = reclaim_period(ctx);
@@ -347,9 +363,9 @@ static void idle_scan(worker *w, rc_conn *c, const long long *gate)
     snprintf(lease, sizeof lease, "%lld", ctx->lease_ms);
     snprintf(period, sizeof period, "%lld", every);
     for (int i = 0; i < w->nq; i++) {
-        int forged = gate[i] == -1 || gate[i] > every;
-        if (gate[i] != 1 && !forged)
+        if (scan[i] == SCAN_SKIP)
             continue;
+        int forged = scan[i] == SCAN_FORGED;
         redisReply *r = NULL;
         rc_status st = rc_conn_cmd(
             c, &r, 8, (const char *[]){"XPENDING", w->q[i].kn.tasks, RC_GROUP, "IDLE", lease, "-", "+", "1"}, NULL);
@@ -659,10 +675,10 @@ static void *lease_thread(void *arg)
             }
             if (r) freeReplyObject(r);
         }
-        long long gate[MAX_QUEUES];
-        registry_beat(w, c, period * 3 + 1000, reclaim_period(ctx), waiting && !nb ? gate : NULL);
-        if (waiting && !nb)
-            idle_scan(w, c, gate);
+        int scan[MAX_QUEUES], idle = waiting && !nb;
+        registry_beat(w, c, period * 3 + 1000, reclaim_period(ctx), idle ? scan : NULL);
+        if (idle)
+            idle_scan(w, c, scan);
         if (w->keypath) { /* key rotation, seen while the main thread waits for work */
             long long mt = rc_file_mtime_ns(w->keypath);
             if (mt >= 0 && mt != key_mtime) {
@@ -781,8 +797,8 @@ typedef struct read_cmd {
 
 /* The main thread is about to wait in Redis for work, up to block_ms: a
  * stop request, or the lease thread with a lapsed lease to take over
- * (idle_scan) or a changed key file, ends the wait; the command timeout counts from the end of
- * the block.  Returns the timeout to restore. */
+ * (idle_scan) or a changed key file, ends the wait; the command timeout
+ * counts from the end of the block.  Returns the timeout to restore. */
 static long long wait_begin(worker *w, long long block_ms)
 {
     rc_conn *c = w->conn;
@@ -807,9 +823,6 @@ static rc_status wait_end(worker *w, long long saved, rc_status st)
     c->cancel_fd = c->cancel_fd2 = -1;
     pthread_mutex_lock(&w->mu);
     w->waiting = 0;
-    if (w->key_poke)
-        w->key_due = 1;
-    w->key_poke = 0;
     uint64_t n;
     int woken = read(w->wake_fd, &n, sizeof n) == (ssize_t)sizeof n;
     pthread_mutex_unlock(&w->mu);
@@ -819,10 +832,9 @@ static rc_status wait_end(worker *w, long long saved, rc_status st)
 }
 
 /* Reload the key file if it changed (a wait for work may last
- * IDLE_SLICE_MS, so the lease thread watches it meanwhile: key_due). */
+ * IDLE_SLICE_MS, so the lease thread watches it meanwhile: key_poke). */
 static void key_check(worker *w, long long *last)
 {
-    w->key_due = 0;
     *last = rc_now_ms();
     rc_ctx_reload_key(w->ctx);
 }
@@ -1046,10 +1058,8 @@ static void read_next_take(worker *w, const read_cmd *next, redisReply **next_re
     if (clean)
         w->nb = 0;
     pthread_mutex_unlock(&w->mu);
-    if (!clean) {
-        uint64_t one = 1;
-        (void)!write(w->wake_fd, &one, sizeof one);
-    }
+    if (!clean)
+        poke(w);
     long long saved = wait_begin(w, next->block_ms > 0 ? next->block_ms : 0);
     rc_status g = wait_end(w, saved, rc_conn_get(w->conn, &t));
     if (g == RC_OK && t)
@@ -1895,10 +1905,7 @@ static rc_status take(worker *w, redisReply **reply, redisReply ***ents, size_t 
     *nent = 0;
     *attempt = 1;
     long long now = rc_now_ms(), every = reclaim_period(ctx);
-    pthread_mutex_lock(&w->mu);
-    int scan_now = w->scan_now; /* the lease thread saw a lapsed lease */
-    w->scan_now = 0;
-    pthread_mutex_unlock(&w->mu);
+    int scan_now = take_flag(w, &w->scan_now); /* the lease thread saw a lapsed lease */
     for (int i = 0; i < w->nq; i++) {
         wqueue *q = &w->q[i];
         if (q->removed || (now - q->last_reclaim < every && !scan_now))
@@ -2168,7 +2175,7 @@ rc_status rc_worker_run(rc_ctx *ctx)
         size_t nent = 0;
         int qi = 0;
         long long attempt = 1;
-        if (w->key_due) /* the lease thread saw the key file change during a wait for work */
+        if (take_flag(w, &w->key_poke)) /* the lease thread saw the key file change (during a wait) */
             key_check(w, &last_keycheck);
         if (pre) {
             read_parse(w, &pre_cmd, pre, &r, &ents, &nent, &qi);
@@ -2211,7 +2218,7 @@ rc_status rc_worker_run(rc_ctx *ctx)
         w->redis_down = 0;
         backoff = 100;
         /* key rotation without a restart: looked at before entries run */
-        if (w->key_due || rc_now_ms() - last_keycheck > 2000)
+        if (take_flag(w, &w->key_poke) || rc_now_ms() - last_keycheck > 2000)
             key_check(w, &last_keycheck);
         if (!nent) {
             /* idle: the next job may have longer tasks, so forget how long
