@@ -429,21 +429,13 @@ long long bc_wait_workers(redisContext *c, const char *queue, long long n, doubl
     }
 }
 
-/* The string value of field `name` in a flat field/value array reply. */
-static const char *field_str(const redisReply *r, const char *name)
+/* The value of field `name` in a flat field/value array reply, or NULL. */
+static const redisReply *field(const redisReply *r, const char *name)
 {
     for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
         if (r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, name) == 0)
-            return r->element[i + 1]->type == REDIS_REPLY_STRING ? r->element[i + 1]->str : NULL;
+            return r->element[i + 1];
     return NULL;
-}
-
-static long long field_int(const redisReply *r, const char *name)
-{
-    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
-        if (r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, name) == 0)
-            return r->element[i + 1]->type == REDIS_REPLY_INTEGER ? r->element[i + 1]->integer : -1;
-    return -1;
 }
 
 int bc_wait_delivered(redisContext *c, const char *queue, double timeout)
@@ -459,8 +451,10 @@ int bc_wait_delivered(redisContext *c, const char *queue, double timeout)
         }
         /* the workers' one group: all handed out, none pending */
         const redisReply *grp = g->elements == 1 ? g->element[0] : NULL;
-        const char *last = field_str(s, "last-generated-id"), *upto = field_str(grp, "last-delivered-id");
-        int done = last && upto && strcmp(last, upto) == 0 && field_int(grp, "pending") == 0;
+        const redisReply *last = field(s, "last-generated-id"), *upto = field(grp, "last-delivered-id"),
+                         *pending = field(grp, "pending");
+        int done = last && upto && pending && last->type == REDIS_REPLY_STRING && upto->type == REDIS_REPLY_STRING &&
+                   strcmp(last->str, upto->str) == 0 && pending->type == REDIS_REPLY_INTEGER && pending->integer == 0;
         freeReplyObject(s);
         freeReplyObject(g);
         if (done) {
