@@ -131,6 +131,20 @@ static void sigterm_taken(pid_t pid)
 
 /* ------------------------------------------------------------------ */
 
+/* Drive the job until the master accepted task rank of the killed worker. */
+static void wait_accepted(rc_ctx *ctx, rjob *r, uint64_t rank)
+{
+    long long dl = h_deadline(H_DEADLINE_MS);
+    while (!rjob_accepted(r, rank)) {
+        rc_status st = rc_job_test(r->job);
+        H_CHECK(st == RC_EAGAIN || st == RC_OK, "rc_job_test: %s: %s", h_stname(st), rc_ctx_errmsg(ctx));
+        if (h_expired(dl))
+            H_FAIL("task %llu of the killed worker not accepted within %d ms", (unsigned long long)rank,
+                   H_DEADLINE_MS);
+        h_nap_ms(5);
+    }
+}
+
 /* kill -9 a worker holding a task, lease 2 s: the task runs again on
  * another worker and is counted once.  Prints the recovery time. */
 static void t_kill9_recovery_time(void)
@@ -167,16 +181,7 @@ static void t_kill9_recovery_time(void)
                 w[i] = h_spawn_worker(lease2); /* the pool stays at three */
     }
     H_CHECK(victim != 0, "could not kill a worker while it held a task in 5 attempts");
-    long long dl = h_deadline(H_DEADLINE_MS);
-    rc_status st;
-    while (!rjob_accepted(&r, rank)) {
-        st = rc_job_test(r.job);
-        H_CHECK(st == RC_EAGAIN || st == RC_OK, "rc_job_test: %s: %s", h_stname(st), rc_ctx_errmsg(ctx));
-        if (h_expired(dl))
-            H_FAIL("task %llu of the killed worker not accepted within %d ms", (unsigned long long)rank,
-                   H_DEADLINE_MS);
-        h_nap_ms(5);
-    }
+    wait_accepted(ctx, &r, rank);
     long long recovery = h_now_ms() - t_kill;
     H_OK(ctx, rc_job_wait(r.job));
     rjob_check(&r);
@@ -226,14 +231,7 @@ static void t_kill9_idle_takeover(void)
     long long t_kill = h_now_ms();
     h_kill9(victim);
     H_CHECK(pending_owner(held.id) == victim, "worker %ld delivered its 1.5 s task before the kill", (long)victim);
-    long long dl = h_deadline(H_DEADLINE_MS);
-    while (!rjob_accepted(&r, 0)) {
-        rc_status st = rc_job_test(r.job);
-        H_CHECK(st == RC_EAGAIN || st == RC_OK, "rc_job_test: %s: %s", h_stname(st), rc_ctx_errmsg(ctx));
-        if (h_expired(dl))
-            H_FAIL("the killed worker's task not accepted within %d ms", H_DEADLINE_MS);
-        h_nap_ms(5);
-    }
+    wait_accepted(ctx, &r, 0);
     long long recovery = h_now_ms() - t_kill;
     printf("RECOVERY TIME with the other worker idle: %.2f s (lease 2 s, task 1.5 s)\n", (double)recovery / 1000.0);
     /* lease + a beat (0.5 s) + the task, and room for a slow build: far
