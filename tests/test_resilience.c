@@ -17,6 +17,11 @@
 #include "harness.h"
 #include "resilience.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
 static const char *g_pi;  /* the pi binary (argv[3]), for the tests that drive it */
 static const char *g_cli; /* the redcoll command (argv[4]) */
 
@@ -618,6 +623,204 @@ static void t_submit_after_restart(void)
     rjob_free(&r);
     rc_ctx_destroy(ctx);
     H_STOP_ALL();
+}
+
+/* ------------------------------------------------------------------ */
+/* A TCP relay to the fixture's Redis that can go silent                 */
+
+/* A connection that dies without a FIN or a reset - a Redis host powered
+ * off, a network path lost, a NAT that forgot the flow - cannot be made on
+ * loopback by closing anything.  The relay makes one: it forwards bytes
+ * between its clients and Redis, and on rl_freeze stops forwarding on every
+ * connection it has so far while keeping their sockets open, so each side
+ * waits for bytes that never come.  Connections made after the freeze are
+ * relayed as before: the network is back, the old flows are lost. */
+enum { RL_MAX = 64 };
+
+typedef struct relay {
+    int lfd, port, stop_fd[2];
+    int cli[RL_MAX], srv[RL_MAX], n, frozen; /* pairs [0, frozen) are silent */
+    pthread_mutex_t mu;
+    pthread_t th;
+} relay;
+
+static void rl_close(relay *r, int i)
+{
+    close(r->cli[i]);
+    close(r->srv[i]);
+    r->cli[i] = r->srv[i] = -1;
+}
+
+static void *rl_thread(void *p)
+{
+    relay *r = p;
+    for (;;) {
+        struct pollfd pf[2 + 2 * RL_MAX];
+        int who[2 + 2 * RL_MAX], np = 0;
+        pf[np] = (struct pollfd){.fd = r->stop_fd[0], .events = POLLIN};
+        who[np++] = -1;
+        pf[np] = (struct pollfd){.fd = r->lfd, .events = POLLIN};
+        who[np++] = -2;
+        pthread_mutex_lock(&r->mu);
+        for (int i = r->frozen; i < r->n; i++)
+            if (r->cli[i] >= 0) {
+                pf[np] = (struct pollfd){.fd = r->cli[i], .events = POLLIN};
+                who[np++] = 2 * i;
+                pf[np] = (struct pollfd){.fd = r->srv[i], .events = POLLIN};
+                who[np++] = 2 * i + 1;
+            }
+        pthread_mutex_unlock(&r->mu);
+        if (poll(pf, (nfds_t)np, 100) < 0 && errno != EINTR)
+            return NULL;
+        if (pf[0].revents)
+            return NULL;
+        if (pf[1].revents & POLLIN) {
+            int c = accept(r->lfd, NULL, NULL);
+            int s = c < 0 ? -1 : socket(AF_INET, SOCK_STREAM, 0);
+            struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)H.port)};
+            inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+            pthread_mutex_lock(&r->mu);
+            if (s >= 0 && r->n < RL_MAX && connect(s, (struct sockaddr *)&a, sizeof a) == 0) {
+                r->cli[r->n] = c;
+                r->srv[r->n++] = s;
+            } else {
+                if (c >= 0)
+                    close(c);
+                if (s >= 0)
+                    close(s);
+            }
+            pthread_mutex_unlock(&r->mu);
+        }
+        for (int k = 2; k < np; k++) {
+            if (!pf[k].revents)
+                continue;
+            int i = who[k] / 2, from = who[k] % 2 ? r->srv[i] : r->cli[i], to = who[k] % 2 ? r->cli[i] : r->srv[i];
+            pthread_mutex_lock(&r->mu);
+            int live = i >= r->frozen && from >= 0;
+            pthread_mutex_unlock(&r->mu);
+            if (!live)
+                continue; /* frozen since the poll: its bytes stay unread */
+            char buf[65536];
+            ssize_t got = read(from, buf, sizeof buf);
+            ssize_t put = 0;
+            while (got > 0 && put < got) {
+                ssize_t w = write(to, buf + put, (size_t)(got - put));
+                if (w <= 0)
+                    break;
+                put += w;
+            }
+            if (got <= 0 || put < got) {
+                pthread_mutex_lock(&r->mu);
+                rl_close(r, i);
+                pthread_mutex_unlock(&r->mu);
+            }
+        }
+    }
+}
+
+/* Listen on a free loopback port and relay to the fixture's Redis. */
+static void rl_start(relay *r)
+{
+    memset(r, 0, sizeof *r);
+    pthread_mutex_init(&r->mu, NULL);
+    r->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    socklen_t len = sizeof a;
+    H_CHECK(r->lfd >= 0 && bind(r->lfd, (struct sockaddr *)&a, sizeof a) == 0 && listen(r->lfd, 16) == 0 &&
+                getsockname(r->lfd, (struct sockaddr *)&a, &len) == 0 && pipe(r->stop_fd) == 0,
+            "relay: cannot listen on loopback: %s", strerror(errno));
+    r->port = ntohs(a.sin_port);
+    H_CHECK(pthread_create(&r->th, NULL, rl_thread, r) == 0, "relay: cannot start its thread");
+}
+
+/* Every connection relayed so far goes silent, both ways, sockets open. */
+static int rl_freeze(relay *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->frozen = r->n;
+    pthread_mutex_unlock(&r->mu);
+    return r->frozen;
+}
+
+static void rl_stop(relay *r)
+{
+    (void)!write(r->stop_fd[1], "x", 1);
+    pthread_join(r->th, NULL);
+    for (int i = 0; i < r->n; i++)
+        if (r->cli[i] >= 0)
+            rl_close(r, i);
+    close(r->lfd);
+    close(r->stop_fd[0]);
+    close(r->stop_fd[1]);
+}
+
+/* An idle worker whose connections to Redis die silently (the relay goes
+ * quiet on them; nothing closes): Redis still counts its XREADGROUP as
+ * waiting and hands the next task to it, into a socket nobody reads.  The
+ * task must not be lost: its lease lapses, and the worker's own lease
+ * thread - its beat timed out and reconnected - finds it lapsed and wakes
+ * the main thread, whose dead wait is dropped and whose new connection
+ * takes the task over.  Without that wake-up the main thread would sit out
+ * its 30 s slice plus the command timeout.  The same worker then serves
+ * the next job. */
+static void t_idle_dead_connection(void)
+{
+    static const char *const args[] = {"--lease", "2", "--command-timeout", "2", NULL};
+    rs_rec_setup();
+    relay rl;
+    rl_start(&rl);
+    char direct[sizeof H.url];
+    memcpy(direct, H.url, sizeof direct);
+    snprintf(H.url, sizeof H.url, "redis://127.0.0.1:%d", rl.port);
+    pid_t w = h_spawn_worker(args);
+    memcpy(H.url, direct, sizeof direct);
+    rc_ctx *ctx = h_ctx();
+    rjob r;
+    rjob_make(&r, ctx, 2, 10, 1, 100, 505);
+    H_OK(ctx, rc_job_run(r.job)); /* the worker is connected and serving */
+    rjob_free(&r);
+    h_nap_ms(300); /* and waiting for work again */
+    int lost = rl_freeze(&rl);
+    long long t0 = h_now_ms();
+    printf("relay: %d connection(s) of the worker now silent\n", lost);
+    rjob_make(&r, ctx, 1, 10, 2, 100, 506);
+    H_OK(ctx, rc_job_submit(r.job));
+    long long dl = h_deadline(H_DEADLINE_MS);
+    while (!rjob_accepted(&r, 0)) {
+        rc_status st = rc_job_test(r.job);
+        H_CHECK(st == RC_EAGAIN || st == RC_OK, "rc_job_test: %s: %s", h_stname(st), rc_ctx_errmsg(ctx));
+        H_CHECK(!h_expired(dl), "the task was not done within %d ms of the connections going silent",
+                H_DEADLINE_MS);
+        h_nap_ms(5);
+    }
+    long long took = h_now_ms() - t0;
+    printf("TASK DONE %.2f s after the worker's connections went silent (command timeout 2 s, lease 2 s)\n",
+           (double)took / 1000.0);
+    /* the lease or the beat's timeout (2 s), a beat (0.5 s), with room for
+       a slow build: far below the slice's 30 s + 2 s */
+    H_CHECK(took < 15000, "the task was done %lld ms after the connections went silent: the idle worker did not "
+            "notice its dead connection", took);
+    H_OK(ctx, rc_job_wait(r.job));
+    rjob_check(&r);
+    rc_job_stats s = h_stats(r.job, "dead connection");
+    H_EQ_U64(s.done, 1);
+    H_CHECK(s.redelivered >= 1, "the task was accepted from its first delivery (redelivered %llu), which went "
+            "into the silent socket", (unsigned long long)s.redelivered);
+    rjob_free(&r);
+    size_t n;
+    rs_rec *v = rs_rec_read(&n);
+    size_t runs = rs_rec_count(v, n, 0, 'S', 2, 0, 0), ours = rs_rec_count(v, n, 0, 'S', 2, 0, w);
+    free(v);
+    H_CHECK(runs == 1 && ours == 1, "the task delivered into the silent socket ran %zu time(s), %zu by the worker",
+            runs, ours);
+    rjob_make(&r, ctx, 4, 10, 3, 100, 507);
+    H_OK(ctx, rc_job_run(r.job)); /* it serves on, on its new connections */
+    rjob_check(&r);
+    rjob_free(&r);
+    rc_ctx_destroy(ctx);
+    H_STOP_ALL();
+    rl_stop(&rl);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1468,6 +1671,7 @@ int main(int argc, char **argv)
         {"result_stream_gone_keeps_tasks", t_result_stream_gone_keeps_tasks},
         {"stop_while_redis_down", t_stop_while_redis_down},
         {"submit_after_restart", t_submit_after_restart},
+        {"idle_dead_connection", t_idle_dead_connection},
         {"redis_restart_aof", t_redis_restart_aof},
         {"poison_crash", t_poison_crash},
         {"poison_fail_always", t_poison_fail_always},
