@@ -194,8 +194,18 @@ static const char *const scripts[RC_SCRIPT_COUNT_] = {
        task stream, then the m result streams; ARGV group, sorted ('1': the
        ids ascend), m, the m group sizes, the number of plain acks, the ids
        (group by group, plain acks last), then 'e' and an envelope per
-       result, in the same order. */
+       result, in the same order.  One result and nothing else (one task
+       per round trip, every task of 2 ms or more) takes a path of its own,
+       the same calls without the tables, counts and trim functions: 1 us
+       of the 6 the call cost Redis here (INFO commandstats, 20000 calls). */
     [RC_SCRIPT_DELIVER_SMALL] =
+        "if ARGV[3] == '1' and ARGV[4] == '1' and ARGV[5] == '0' then\n"
+        "  local added = redis.pcall('XADD', KEYS[2], 'NOMKSTREAM', '*', ARGV[7], ARGV[8])\n"
+        "  if type(added) ~= 'string' then return {0} end\n"
+        "  redis.call('XACK', KEYS[1], ARGV[1], ARGV[6])\n"
+        "  redis.call('XDEL', KEYS[1], ARGV[6])\n"
+        "  return {1}\n"
+        "end\n"
         "local m = tonumber(ARGV[3])\n"
         "local na = tonumber(ARGV[4 + m])\n"
         "local ids0, n, out, all = 4 + m, na, {}, true\n"
