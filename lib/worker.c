@@ -115,6 +115,7 @@ typedef struct worker {
     pthread_mutex_t mu;
     int tick_fd;              /* timerfd the lease thread waits on: ticks while a batch runs, fired once to stop it */
     int wake_fd;              /* eventfd: the lease thread ends the main thread's wait for work */
+    int poked;                /* wake_fd holds a wake-up not read yet (guarded by mu) */
     int waiting;              /* the main thread waits in Redis for work (guarded by mu) */
     int scan_now;             /* the lease thread saw a lapsed lease: take it over (guarded by mu) */
     int key_poke;             /* the lease thread saw the key file change (guarded by mu) */
@@ -319,11 +320,14 @@ static void registry_beat(worker *w, rc_conn *c, long long ttl, long long period
     }
 }
 
-/* End the main thread's next (or current) wait for work at once. */
+/* End the main thread's next (or current) wait for work at once.  Called
+ * with mu held: `poked` lets wait_end skip reading an empty eventfd, a
+ * system call per wait - per task when each takes one. */
 static void poke(worker *w)
 {
     uint64_t one = 1;
     (void)!write(w->wake_fd, &one, sizeof one);
+    w->poked = 1;
 }
 
 /* Raise *flag (a field of w guarded by mu) for the main thread, and end its
@@ -824,7 +828,8 @@ static rc_status wait_end(worker *w, long long saved, rc_status st)
     pthread_mutex_lock(&w->mu);
     w->waiting = 0;
     uint64_t n;
-    int woken = read(w->wake_fd, &n, sizeof n) == (ssize_t)sizeof n;
+    int woken = w->poked && read(w->wake_fd, &n, sizeof n) == (ssize_t)sizeof n;
+    w->poked = 0;
     pthread_mutex_unlock(&w->mu);
     if (woken && st == RC_ECANCELED && !interrupted(w))
         return RC_OK;
@@ -1057,9 +1062,9 @@ static void read_next_take(worker *w, const read_cmd *next, redisReply **next_re
     pthread_mutex_lock(&w->mu);
     if (clean)
         w->nb = 0;
-    pthread_mutex_unlock(&w->mu);
-    if (!clean)
+    else
         poke(w);
+    pthread_mutex_unlock(&w->mu);
     long long saved = wait_begin(w, next->block_ms > 0 ? next->block_ms : 0);
     rc_status g = wait_end(w, saved, rc_conn_get(w->conn, &t));
     if (g == RC_OK && t)
