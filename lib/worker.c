@@ -1837,7 +1837,8 @@ static rc_status run_entry(worker *w, int qi, const char *id, unsigned char *buf
  * and 13% (1200 wake-ups a second); with the scans in the lease threads'
  * beats, 2.1% and 8% (480).  The slice only bounds how long a silently
  * dead connection goes unnoticed (its timeout counts from the end of the
- * block). */
+ * block); a task Redis hands to it meanwhile lapses and the lease thread's
+ * scan has it taken over (resilience.idle_dead_connection). */
 #define IDLE_SLICE_MS 30000
 static long long idle_slice(const worker *w)
 {
