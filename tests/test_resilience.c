@@ -823,6 +823,43 @@ static void t_idle_dead_connection(void)
     rl_stop(&rl);
 }
 
+/* The master's connection dies silently while it waits for results (the
+ * workers' are direct): its wait times out after the command timeout, it
+ * reconnects and reads the results from its stream position on, so none
+ * delivered meanwhile is lost and the answer is exact. */
+static void t_master_dead_connection(void)
+{
+    enum { T = 40 };
+    rs_rec_setup();
+    h_spawn_workers(2, NULL, NULL);
+    relay rl;
+    rl_start(&rl);
+    char via[sizeof H.url];
+    snprintf(via, sizeof via, "redis://127.0.0.1:%d", rl.port);
+    rc_ctx *ctx = h_ctx();
+    H_OK(ctx, rc_ctx_set_str(ctx, RC_OPT_URL, via));
+    H_OK(ctx, rc_ctx_set_int(ctx, RC_OPT_COMMAND_TIMEOUT_MS, 2000));
+    rjob r;
+    rjob_make(&r, ctx, T, 100, 1, 100, 508);
+    H_OK(ctx, rc_job_submit(r.job));
+    h_wait_done(ctx, r.job, 4); /* results are coming in */
+    int lost = rl_freeze(&rl);
+    long long t0 = h_now_ms();
+    printf("relay: %d connection(s) of the master now silent\n", lost);
+    H_OK(ctx, rc_job_wait(r.job));
+    long long took = h_now_ms() - t0;
+    printf("JOB DONE %.2f s after the master's connection went silent (command timeout 2 s; the job's tasks "
+           "take 2 s on 2 workers)\n", (double)took / 1000.0);
+    rjob_check(&r);
+    rc_job_stats s = h_stats(r.job, "master dead connection");
+    H_EQ_U64(s.done, T);
+    H_CHECK(took < 15000, "the job ended %lld ms after the master's connection went silent", took);
+    rjob_free(&r);
+    rc_ctx_destroy(ctx);
+    H_STOP_ALL();
+    rl_stop(&rl);
+}
+
 /* ------------------------------------------------------------------ */
 
 typedef struct restart_arg {
@@ -1672,6 +1709,7 @@ int main(int argc, char **argv)
         {"stop_while_redis_down", t_stop_while_redis_down},
         {"submit_after_restart", t_submit_after_restart},
         {"idle_dead_connection", t_idle_dead_connection},
+        {"master_dead_connection", t_master_dead_connection},
         {"redis_restart_aof", t_redis_restart_aof},
         {"poison_crash", t_poison_crash},
         {"poison_fail_always", t_poison_fail_always},
