@@ -823,6 +823,48 @@ static void t_idle_dead_connection(void)
     rl_stop(&rl);
 }
 
+/* A busy worker's connections die silently while it runs a task: the
+ * delivery it sends afterwards goes into a socket nobody reads.  After the
+ * command timeout it must reconnect and deliver again (a copy that did
+ * reach Redis is a duplicate the master ignores), then serve the rest:
+ * every task counted once, the answer exact. */
+static void t_busy_dead_connection(void)
+{
+    enum { T = 3 };
+    static const char *const args[] = {"--lease", "3", "--command-timeout", "2", "--max-batch", "1", NULL};
+    rs_rec_setup();
+    relay rl;
+    rl_start(&rl);
+    char direct[sizeof H.url];
+    memcpy(direct, H.url, sizeof direct);
+    snprintf(H.url, sizeof H.url, "redis://127.0.0.1:%d", rl.port);
+    pid_t w = h_spawn_worker(args);
+    memcpy(H.url, direct, sizeof direct);
+    rc_ctx *ctx = h_ctx();
+    rjob r;
+    rjob_make(&r, ctx, T, 1000, 1, 100, 509);
+    H_OK(ctx, rc_job_submit(r.job));
+    h_pend held;
+    H_CHECK(wait_holder(&w, 1, &held) == w, "the worker did not take a task");
+    int lost = rl_freeze(&rl);
+    long long t0 = h_now_ms();
+    printf("relay: %d connection(s) of the worker now silent while it runs entry %s\n", lost, held.id);
+    H_OK(ctx, rc_job_wait(r.job));
+    long long took = h_now_ms() - t0;
+    printf("JOB DONE %.2f s after the worker's connections went silent (%d tasks of 1 s, command timeout 2 s)\n",
+           (double)took / 1000.0, T);
+    rjob_check(&r);
+    rc_job_stats s = h_stats(r.job, "busy dead connection");
+    H_EQ_U64(s.done, T);
+    H_CHECK(took < 20000, "the job ended %lld ms after the worker's connections went silent", took);
+    H_CHECK(h_log_contains(w, "retrying"), "the worker never said it retried a delivery: the freeze missed it");
+    H_CHECK(h_alive(w), "the worker exited");
+    rjob_free(&r);
+    rc_ctx_destroy(ctx);
+    H_STOP_ALL();
+    rl_stop(&rl);
+}
+
 /* The master's connection dies silently while it waits for results (the
  * workers' are direct): its wait times out after the command timeout, it
  * reconnects and reads the results from its stream position on, so none
@@ -1710,6 +1752,7 @@ int main(int argc, char **argv)
         {"submit_after_restart", t_submit_after_restart},
         {"idle_dead_connection", t_idle_dead_connection},
         {"master_dead_connection", t_master_dead_connection},
+        {"busy_dead_connection", t_busy_dead_connection},
         {"redis_restart_aof", t_redis_restart_aof},
         {"poison_crash", t_poison_crash},
         {"poison_fail_always", t_poison_fail_always},
