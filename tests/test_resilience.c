@@ -755,6 +755,17 @@ static void rl_stop(relay *r)
     close(r->stop_fd[1]);
 }
 
+/* A testworker with extra args whose connections go through the relay. */
+static pid_t rl_spawn_worker(const relay *r, const char *const *args)
+{
+    char direct[sizeof H.url];
+    memcpy(direct, H.url, sizeof direct);
+    snprintf(H.url, sizeof H.url, "redis://127.0.0.1:%d", r->port);
+    pid_t w = h_spawn_worker(args);
+    memcpy(H.url, direct, sizeof direct);
+    return w;
+}
+
 /* An idle worker whose connections to Redis die silently (the relay goes
  * quiet on them; nothing closes): Redis still counts its XREADGROUP as
  * waiting and hands the next task to it, into a socket nobody reads.  The
@@ -770,11 +781,7 @@ static void t_idle_dead_connection(void)
     rs_rec_setup();
     relay rl;
     rl_start(&rl);
-    char direct[sizeof H.url];
-    memcpy(direct, H.url, sizeof direct);
-    snprintf(H.url, sizeof H.url, "redis://127.0.0.1:%d", rl.port);
-    pid_t w = h_spawn_worker(args);
-    memcpy(H.url, direct, sizeof direct);
+    pid_t w = rl_spawn_worker(&rl, args);
     rc_ctx *ctx = h_ctx();
     rjob r;
     rjob_make(&r, ctx, 2, 10, 1, 100, 505);
@@ -835,11 +842,7 @@ static void t_busy_dead_connection(void)
     rs_rec_setup();
     relay rl;
     rl_start(&rl);
-    char direct[sizeof H.url];
-    memcpy(direct, H.url, sizeof direct);
-    snprintf(H.url, sizeof H.url, "redis://127.0.0.1:%d", rl.port);
-    pid_t w = h_spawn_worker(args);
-    memcpy(H.url, direct, sizeof direct);
+    pid_t w = rl_spawn_worker(&rl, args);
     rc_ctx *ctx = h_ctx();
     rjob r;
     rjob_make(&r, ctx, T, 1000, 1, 100, 509);
