@@ -15,14 +15,18 @@
  * into their final allocation (hiredis reads 16 KiB per read(2) and copies
  * every string twice).  hiredis' own reader only sees the AUTH and SELECT
  * replies of a fresh connection.
- * Large arguments are written with writev straight from the caller's memory
- * (rc_pipe).  Both paths write to the socket themselves, which hiredis 1.x
- * built with TLS would not allow: redcoll does not use in-process TLS. */
+ * Large arguments are written with sendmsg straight from the caller's memory
+ * (rc_pipe), with MSG_NOSIGNAL; what hiredis buffers goes out through its
+ * own write(2), with SIGPIPE blocked around it (write_obuf).  Both paths
+ * write to the socket themselves, which hiredis 1.x built with TLS would
+ * not allow: redcoll does not use in-process TLS. */
 #include "internal.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -352,14 +356,36 @@ static rc_status check_reply(rc_conn *c, redisReply *r)
     return RC_OK;
 }
 
-/* Write whatever hiredis holds in its output buffer. */
+/* Write whatever hiredis holds in its output buffer.  hiredis writes with
+ * write(2), which raises SIGPIPE when Redis has closed the socket (stored
+ * data is megabytes: Redis may go away mid-write), and a program using the
+ * library must not have to ignore SIGPIPE.  So, as libpq does, SIGPIPE is
+ * blocked for this thread during the write, and a SIGPIPE the write raised
+ * is taken back before the mask is restored (unless the program blocks it
+ * itself: then one may have been pending already, and it is the
+ * program's).  Two system calls a write, only when hiredis holds bytes. */
 static rc_status write_obuf(rc_conn *c)
 {
-    int done = 0;
-    while (!done)
-        if (redisBufferWrite(c->c, &done) != REDIS_OK)
-            return io_failed(c);
-    return RC_OK;
+    if (!c->c->err && !c->c->obuf[0])
+        return RC_OK; /* nothing to write (a request starts with '*', so an empty sds) */
+    sigset_t pipe_set, old;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    int masked = pthread_sigmask(SIG_BLOCK, &pipe_set, &old) == 0;
+    int done = 0, failed = 0, e = 0;
+    while (!done && !failed)
+        if (redisBufferWrite(c->c, &done) != REDIS_OK) {
+            failed = 1;
+            e = errno;
+        }
+    if (masked) {
+        if (failed && e == EPIPE && !sigismember(&old, SIGPIPE)) {
+            struct timespec zero = {0, 0};
+            (void)sigtimedwait(&pipe_set, NULL, &zero);
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    return failed ? io_failed(c) : RC_OK;
 }
 
 /* Wait for the socket to be readable: 1, -1 with errno (EAGAIN: the
@@ -736,7 +762,12 @@ rc_status rc_conn_send(rc_conn *c, rc_pipe *p)
             iov[n].iov_base = (void *)(base + skip);
             iov[n].iov_len = p->seg[i].len - skip;
         }
-        ssize_t w = writev(c->c->fd, iov, n);
+        /* sendmsg, not writev: with MSG_NOSIGNAL a peer that closed
+           between rc_conn_ensure's peek and this write is an EPIPE for
+           the caller's retry, not a SIGPIPE that kills a program which
+           never asked for one (a library must not need it ignored) */
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        ssize_t w = sendmsg(c->c->fd, &mh, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {

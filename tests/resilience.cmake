@@ -32,7 +32,7 @@ add_dependencies(chaos testworker)
 # with the test's own message, not an anonymous CTest timeout
 set(rc_resilience_tests
   kill9_recovery_time:90 kill9_idle_takeover:90 stall_sigstop:90 sigterm_drain_timeout:90 sigterm_twice:90
-  handback_not_counted:90 result_stream_gone_keeps_tasks:90 stop_while_redis_down:90 submit_after_restart:90 idle_dead_connection:90 master_dead_connection:90 busy_dead_connection:90 redis_restart_aof:150 poison_crash:90
+  handback_not_counted:90 result_stream_gone_keeps_tasks:90 stop_while_redis_down:90 submit_after_restart:90 idle_dead_connection:90 master_dead_connection:90 busy_dead_connection:90 master_write_epipe:90 redis_restart_aof:150 poison_crash:90
   poison_fail_always:90 failed_task_text:90 flaky_once:90 reattach:150 retention:90 retention_leftovers:90
   multiqueue_priority:90 registry:90)
 

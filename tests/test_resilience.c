@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 static const char *g_pi;  /* the pi binary (argv[3]), for the tests that drive it */
 static const char *g_cli; /* the redcoll command (argv[4]) */
@@ -640,6 +641,7 @@ enum { RL_MAX = 64 };
 typedef struct relay {
     int lfd, port, stop_fd[2];
     int cli[RL_MAX], srv[RL_MAX], n, frozen; /* pairs [0, frozen) are silent */
+    long long cut, sent[RL_MAX]; /* cut > 0: close a pair once its client sent more than cut bytes */
     pthread_mutex_t mu;
     pthread_t th;
 } relay;
@@ -681,6 +683,7 @@ static void *rl_thread(void *p)
             inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
             pthread_mutex_lock(&r->mu);
             if (s >= 0 && r->n < RL_MAX && connect(s, (struct sockaddr *)&a, sizeof a) == 0) {
+                r->sent[r->n] = 0;
                 r->cli[r->n] = c;
                 r->srv[r->n++] = s;
             } else {
@@ -709,7 +712,9 @@ static void *rl_thread(void *p)
                     break;
                 put += w;
             }
-            if (got <= 0 || put < got) {
+            if (got > 0 && who[k] % 2 == 0)
+                r->sent[i] += got;
+            if (got <= 0 || put < got || (r->cut > 0 && r->sent[i] > r->cut)) {
                 pthread_mutex_lock(&r->mu);
                 rl_close(r, i);
                 pthread_mutex_unlock(&r->mu);
@@ -718,19 +723,28 @@ static void *rl_thread(void *p)
     }
 }
 
-/* Listen on a free loopback port and relay to the fixture's Redis. */
-static void rl_start(relay *r)
+/* Listen on a free loopback port (unix_path NULL) or on a unix socket at
+ * unix_path, and relay to the fixture's Redis (by TCP either way). */
+static void rl_start(relay *r, const char *unix_path)
 {
     memset(r, 0, sizeof *r);
     pthread_mutex_init(&r->mu, NULL);
-    r->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    socklen_t len = sizeof a;
-    H_CHECK(r->lfd >= 0 && bind(r->lfd, (struct sockaddr *)&a, sizeof a) == 0 && listen(r->lfd, 16) == 0 &&
-                getsockname(r->lfd, (struct sockaddr *)&a, &len) == 0 && pipe(r->stop_fd) == 0,
-            "relay: cannot listen on loopback: %s", strerror(errno));
-    r->port = ntohs(a.sin_port);
+    int ok;
+    if (unix_path) {
+        struct sockaddr_un a = {.sun_family = AF_UNIX};
+        snprintf(a.sun_path, sizeof a.sun_path, "%s", unix_path);
+        r->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+        ok = r->lfd >= 0 && bind(r->lfd, (struct sockaddr *)&a, sizeof a) == 0;
+    } else {
+        struct sockaddr_in a = {.sin_family = AF_INET};
+        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+        socklen_t len = sizeof a;
+        r->lfd = socket(AF_INET, SOCK_STREAM, 0);
+        ok = r->lfd >= 0 && bind(r->lfd, (struct sockaddr *)&a, sizeof a) == 0 &&
+             getsockname(r->lfd, (struct sockaddr *)&a, &len) == 0;
+        r->port = ntohs(a.sin_port);
+    }
+    H_CHECK(ok && listen(r->lfd, 16) == 0 && pipe(r->stop_fd) == 0, "relay: cannot listen: %s", strerror(errno));
     H_CHECK(pthread_create(&r->th, NULL, rl_thread, r) == 0, "relay: cannot start its thread");
 }
 
@@ -780,7 +794,7 @@ static void t_idle_dead_connection(void)
     static const char *const args[] = {"--lease", "2", "--command-timeout", "2", NULL};
     rs_rec_setup();
     relay rl;
-    rl_start(&rl);
+    rl_start(&rl, NULL);
     pid_t w = rl_spawn_worker(&rl, args);
     rc_ctx *ctx = h_ctx();
     rjob r;
@@ -841,7 +855,7 @@ static void t_busy_dead_connection(void)
     static const char *const args[] = {"--lease", "3", "--command-timeout", "2", "--max-batch", "1", NULL};
     rs_rec_setup();
     relay rl;
-    rl_start(&rl);
+    rl_start(&rl, NULL);
     pid_t w = rl_spawn_worker(&rl, args);
     rc_ctx *ctx = h_ctx();
     rjob r;
@@ -868,6 +882,74 @@ static void t_busy_dead_connection(void)
     rl_stop(&rl);
 }
 
+/* The master of t_master_write_epipe, in a child with SIGPIPE at its
+ * default action (the harness ignores it): a large job submission
+ * (data 0: the tasks go by rc_pipe) or a large rc_data_scatter (data 1:
+ * hiredis' buffer) through the relay at path.  Exits 0 on an error from
+ * the library, 3 if the call succeeded, 2 if it could not start. */
+static void epipe_child(const char *path, int data)
+{
+    enum { T = 8, C = 2 << 20 };
+    signal(SIGPIPE, SIG_DFL);
+    unsigned char *in = calloc(T, C);
+    char url[700];
+    snprintf(url, sizeof url, "unix://%s", path);
+    rc_ctx *ctx = rc_ctx_create();
+    rc_job *j = NULL;
+    rc_data *d = NULL;
+    if (!in || !ctx || rc_ctx_set_str(ctx, RC_OPT_URL, url) != RC_OK ||
+        rc_ctx_set_str(ctx, RC_OPT_QUEUE, H.queue) != RC_OK || rc_ctx_load_key(ctx, H.keyfile) != RC_OK ||
+        rc_ctx_set_int(ctx, RC_OPT_REDIS_DEADLINE_MS, 1000) != RC_OK ||
+        (!data && (rc_job_create(ctx, "identity", T, &j) != RC_OK || rc_job_scatter(j, in, C, RC_BYTE) != RC_OK))) {
+        fprintf(stderr, "child: setup failed: %s\n", ctx ? rc_ctx_errmsg(ctx) : "no context");
+        _exit(2);
+    }
+    rc_status st = data ? rc_data_scatter(ctx, in, C, RC_BYTE, T, &d) : rc_job_submit(j);
+    printf("child: %s: %s: %s\n", data ? "rc_data_scatter" : "rc_job_submit", rc_strerror(st), rc_ctx_errmsg(ctx));
+    fflush(stdout);
+    _exit(st == RC_OK ? 3 : 0);
+}
+
+/* The connection is closed under a master while it writes 16 MiB (here by
+ * the relay, on a unix socket, after 256 KiB; in life Redis dying, or a
+ * client buffer limit): the write fails with EPIPE.  In a program that
+ * never asked for SIGPIPE to be ignored - a library must not need it - the
+ * call returns an error naming the failure; a SIGPIPE would kill the
+ * program instead.  Both ways a master writes: a job's tasks and stored
+ * data. */
+static void t_master_write_epipe(void)
+{
+    relay rl;
+    char path[600];
+    snprintf(path, sizeof path, "%s/relay.sock", H.dir);
+    rl_start(&rl, path);
+    rl.cut = 256 << 10;
+    for (int data = 0; data < 2; data++) {
+        fflush(stdout);
+        fflush(stderr);
+        pid_t pid = fork();
+        H_CHECK(pid >= 0, "fork: %s", strerror(errno));
+        if (pid == 0)
+            epipe_child(path, data);
+        int status = 0;
+        long long dl = h_deadline(H_DEADLINE_MS);
+        while (waitpid(pid, &status, WNOHANG) == 0) {
+            if (h_expired(dl)) {
+                kill(pid, SIGKILL);
+                H_FAIL("the master did not return after its connection was closed");
+            }
+            h_nap_ms(10);
+        }
+        const char *what = data ? "rc_data_scatter" : "rc_job_submit";
+        H_CHECK(!WIFSIGNALED(status), "the master was killed by signal %d (%s) in %s when its connection was "
+                "closed under a write", WTERMSIG(status), strsignal(WTERMSIG(status)), what);
+        H_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                "%s: the master exited %d (2: setup failed, 3: it succeeded through a closed connection)", what,
+                WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    }
+    rl_stop(&rl);
+}
+
 /* The master's connection dies silently while it waits for results (the
  * workers' are direct): its wait times out after the command timeout, it
  * reconnects and reads the results from its stream position on, so none
@@ -878,7 +960,7 @@ static void t_master_dead_connection(void)
     rs_rec_setup();
     h_spawn_workers(2, NULL, NULL);
     relay rl;
-    rl_start(&rl);
+    rl_start(&rl, NULL);
     char via[sizeof H.url];
     snprintf(via, sizeof via, "redis://127.0.0.1:%d", rl.port);
     rc_ctx *ctx = h_ctx();
@@ -1756,6 +1838,7 @@ int main(int argc, char **argv)
         {"idle_dead_connection", t_idle_dead_connection},
         {"master_dead_connection", t_master_dead_connection},
         {"busy_dead_connection", t_busy_dead_connection},
+        {"master_write_epipe", t_master_write_epipe},
         {"redis_restart_aof", t_redis_restart_aof},
         {"poison_crash", t_poison_crash},
         {"poison_fail_always", t_poison_fail_always},
