@@ -27,7 +27,9 @@
  *  - buffers passed to rc_job_* stay owned by the caller and must stay valid
  *    and unchanged until the job is finished (rc_job_wait returned, or
  *    rc_job_test reported done), exactly like MPI non-blocking requests.
- *  - the library never exits, aborts, or installs signal handlers.
+ *  - the library never exits, aborts, or installs signal handlers, and a
+ *    Redis connection closed under a write is an error, not a SIGPIPE: a
+ *    program need not ignore SIGPIPE for it.
  *
  * Byte order: payloads travel as raw memory; all hosts of one pool must share
  * byte order and type sizes (x86-64 and aarch64 Linux do).
