@@ -781,10 +781,10 @@ rc_status rc_conn_send(rc_conn *c, rc_pipe *p)
             iov[n].iov_base = (void *)(base + skip);
             iov[n].iov_len = p->seg[i].len - skip;
         }
-        /* sendmsg, not writev: with MSG_NOSIGNAL a peer that closed
-           between rc_conn_ensure's peek and this write is an EPIPE for
-           the caller's retry, not a SIGPIPE that kills a program which
-           never asked for one (a library must not need it ignored) */
+        /* sendmsg, not writev: with MSG_NOSIGNAL a peer that closed the
+           socket before or during this write (megabytes of tasks take
+           many calls) is an EPIPE for the caller, not a SIGPIPE that
+           kills a program which never asked for one */
         struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
         ssize_t w = sendmsg(c->c->fd, &mh, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
