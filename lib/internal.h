@@ -30,7 +30,8 @@
  *  16  u64       rank (task index); JOB: id of the stored data (rc_data) its
  *                tasks take their input from, 0 if none; DATA: chunk index
  *  24  u64       ntasks
- *  32  u64       aux: JOB seed, RESULT/REJECT worker id, TASK 0
+ *  32  u64       aux: JOB seed, RESULT/REJECT worker id, CONTROL the wall
+ *                clock (ms) when it was made, TASK 0
  *  40  u32       status: RESULT status, JOB threads per task, else 0
  *  44  u16       kernel name length (<= RC_KERNEL_MAX)
  *  46  u16       RESULT: attempt number (delivery count, saturating); else 0

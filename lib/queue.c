@@ -428,8 +428,12 @@ int rc_tombstone_check(rc_conn *c, const rc_keys *k, const char *queue, uint64_t
            after the caller started (a worker) or submitted (a master), so
            an old marker replayed later - even an authentic one - cannot stop
            a fleet started since (hosts need synchronised clocks; a skewed
-           purge errs on the safe side: the worker serves on) */
-        ok = job != 0 || (long long)e.aux > not_before_ms;
+           purge errs on the safe side: the worker serves on).  A marker
+           of the very millisecond we started counts: a purge racing a
+           worker's start is likelier than a replay of that purge, and a
+           worker that ignored it would recreate the queue and serve an
+           empty queue for ever */
+        ok = job != 0 || (long long)e.aux >= not_before_ms;
         if (ok && what)
             snprintf(what, n, "%.*s", (int)e.payload_len, (const char *)e.payload);
         else if (what) /* why not, for the caller's log */

@@ -1601,6 +1601,77 @@ static void t_redis_auth(void)
 /* Focused cases of the weaknesses the attacker run exposes, one promise
  * each, so a fix can be checked on its own.                            */
 
+/* When worker pid started (ms since the epoch), from its registry entry
+ * (rc:{Q}:worker:<consumer>, "started="); -1 while it has none. */
+static long long s_started_ms(pid_t pid)
+{
+    char reg[300], tag[32], info[600] = "";
+    snprintf(reg, sizeof reg, "rc:{%s}:workers", H.queue);
+    snprintf(tag, sizeof tag, ":%ld:", (long)pid);
+    redisReply *r = h_cmd("ZRANGE %s 0 -1", reg);
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+        if (strstr(r->element[i]->str, tag))
+            snprintf(info, sizeof info, "rc:{%s}:worker:%s", H.queue, r->element[i]->str);
+    freeReplyObject(r);
+    if (!info[0])
+        return -1;
+    r = h_cmd("GET %s", info);
+    const char *p = r->type == REDIS_REPLY_STRING ? strstr(r->str, " started=") : NULL;
+    long long ms = p ? strtoll(p + 9, NULL, 10) : -1;
+    freeReplyObject(r);
+    return ms;
+}
+
+/* Where "before they started" ends: the marker, made authentic again with
+ * its time set to a millisecond before either worker started, is ignored;
+ * set to the very millisecond the later one started, it stops both (a
+ * purge racing a worker's start: faults.queue_removed once lost it, and the
+ * worker recreated the removed queue). */
+static void removal_boundary(const pid_t *w, const unsigned char *marker, size_t mlen)
+{
+    char removed[300], tasks[300];
+    snprintf(removed, sizeof removed, "rc:{%s}:removed", H.queue);
+    h_tasks_key(tasks, sizeof tasks);
+    long long st[2];
+    for (int i = 0; i < 2; i++)
+        H_WAIT((st[i] = s_started_ms(w[i])) > 0, H_DEADLINE_MS, "worker %ld has no start time in the registry",
+               (long)w[i]);
+    long long lo = st[0] < st[1] ? st[0] : st[1], hi = st[0] < st[1] ? st[1] : st[0];
+    s_key key;
+    s_key_load(&key, H.keyfile);
+    unsigned char *m = malloc(mlen);
+    H_CHECK(m, "out of memory");
+    memcpy(m, marker, mlen);
+
+    int seen[2];
+    for (int i = 0; i < 2; i++)
+        seen[i] = log_count(w[i], NOT_AUTH);
+    h_put64(m + 32, (uint64_t)(lo - 1));
+    s_sign(m, mlen, &key, H.queue, 0);
+    s_set(removed, m, mlen);
+    H_WAIT(h_blocked_readers() >= 2, H_DEADLINE_MS, "%zu workers waiting for tasks", h_blocked_readers());
+    s_del(tasks);
+    for (int i = 0; i < 2; i++)
+        H_WAIT(log_count(w[i], NOT_AUTH) > seen[i] || !h_alive(w[i]), H_DEADLINE_MS,
+               "worker %ld reacted to the deleted stream in no way", (long)w[i]);
+    for (int i = 0; i < 2; i++)
+        S_EXPECT(h_alive(w[i]), "worker %ld exited on a marker made 1 ms before either worker started", (long)w[i]);
+    printf("marker 1 ms before the first start (%lld): both workers serve on\n", lo);
+
+    h_put64(m + 32, (uint64_t)hi);
+    s_sign(m, mlen, &key, H.queue, 0);
+    s_set(removed, m, mlen);
+    H_WAIT(h_blocked_readers() >= 2, H_DEADLINE_MS, "%zu workers waiting for tasks", h_blocked_readers());
+    s_del(tasks);
+    for (int i = 0; i < 2; i++) {
+        H_EXPECT_EXIT0(w[i], H_DEADLINE_MS);
+        S_EXPECT(h_log_contains(w[i], "was removed (authenticated)"),
+                 "worker %ld (started %lld) did not take a marker of %lld for a removal", (long)w[i], st[i], hi);
+    }
+    printf("marker of the later start's millisecond (%lld): both workers exited as removed\n", hi);
+    free(m);
+}
+
 /* A replayed removal marker of this very queue, written before the running
  * workers started (the operator purged the queue, then started a new
  * fleet on it: the marker stays in Redis for 10 minutes).  queue.c says "an
@@ -1665,8 +1736,10 @@ static void t_removal_replay(void)
                alive ? "kept serving" : "EXITED, taking the replayed marker for a removal of its queue");
     }
     S_EXPECT(left == 0, "%d of 2 workers exited on a removal marker written before they started (replay)", left);
-    if (!left)
+    if (!left) {
         run_sleep_job(ctx, 4, 10, 402);
+        removal_boundary(w, marker, mlen);
+    }
     free(marker);
     rc_ctx_destroy(ctx);
     H_STOP_ALL();
