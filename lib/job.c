@@ -37,8 +37,10 @@
  * job's keys; if it dies for good, they expire. */
 #include "internal.h"
 
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum { IN_NONE, IN_SCATTER, IN_SCATTERV, IN_DATA };
 
@@ -60,6 +62,8 @@ enum { ST_NEW, ST_RUNNING, ST_DONE };
 #define INLINE_DESC_SHARE 4              /* and every k-th task's, costing a queued task this many bytes */
 #define POP_BATCH 256
 #define AHEAD_BLOCK_MS 10                /* the block of the XREAD sent with a small job (submit) */
+#define COALESCE 16                      /* results a blocking read waits to find, when they trickle in */
+#define COALESCE_MAX_US 1000             /* the longest such wait */
 
 typedef struct stream_id { uint64_t ms, seq; } stream_id;
 
@@ -99,6 +103,8 @@ struct rc_job {
     unsigned char *done;              /* per task: accepted */
     unsigned char *republished;       /* per task: fresh copies sent */
     uint64_t ndone, next_merge;
+    long long first_us;               /* when the first results were taken (coalesce_us), 0: none yet */
+    uint64_t first_done;              /* ndone then */
     unsigned char **held;             /* per task: output waiting (reduce) or kept (keep) */
     size_t *held_len;
 
@@ -1377,6 +1383,37 @@ static int collect_count(const rc_job *j)
     return n < 1 ? 1 : n > POP_BATCH ? POP_BATCH : (int)n;
 }
 
+static long long mono_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+/* How long a waiting master lets results gather before its next blocking
+ * read, in microseconds (0: not at all).  When each worker delivers one
+ * task per round trip, a blocking XREAD would wake the master for every
+ * result or two: Redis serves the blocked reader, writes its reply and
+ * wakes it once per delivery - a quarter of Redis' time per task and half
+ * the master's (thirteenth session, BENCHMARKS.md §1) - on the two cores
+ * the workers need.  Waiting for about COALESCE results at the rate seen
+ * so far makes that once per COALESCE.  Near the end (fewer results to
+ * come than four waits' worth) every result is read as it comes, so a
+ * job's last result, and a small job's only one, is never held back. */
+static long long coalesce_us(const rc_job *j)
+{
+    uint64_t seen = j->ndone - j->first_done;
+    if (!j->first_us || seen < COALESCE)
+        return 0;
+    double gap = (double)(mono_us() - j->first_us) / (double)seen;
+    double wait = gap * COALESCE;
+    if (wait > COALESCE_MAX_US)
+        wait = COALESCE_MAX_US;
+    if ((double)(j->ntasks - j->ndone) * gap < 4 * wait)
+        return 0;
+    return (long long)wait;
+}
+
 /* Read and handle the results past our position in the result stream;
  * with block_ms > 0, wait that long for the first one. */
 static rc_status collect(rc_job *j, long long block_ms)
@@ -1423,6 +1460,10 @@ static rc_status collect(rc_job *j, long long block_ms)
                 prefetched = next;
         }
         if (list && j->state == ST_RUNNING) {
+            if (!j->first_us && got) {
+                j->first_us = mono_us();
+                j->first_done = j->ndone;
+            }
             rc_status hs = take_results(j, list);
             if (hs != RC_OK)
                 finish(j, hs);
@@ -1431,8 +1472,15 @@ static rc_status collect(rc_job *j, long long block_ms)
         }
         rc_conn_release(c, r);
         /* a prefetch not taken stays deferred: the next command drops it */
-        if (j->state != ST_RUNNING || got < (size_t)count)
+        if (j->state != ST_RUNNING || got < (size_t)count) {
+            long long wait = block_ms > 0 && got && j->state == ST_RUNNING ? coalesce_us(j) : 0;
+            if (wait > 0) { /* a stop request ends it at once */
+                struct pollfd pf = {.fd = rc_ctx_stop_fd(j->ctx), .events = POLLIN};
+                struct timespec ts = {0, (long)wait * 1000};
+                (void)ppoll(&pf, 1, &ts, NULL);
+            }
             return RC_OK;
+        }
         block_ms = 0; /* a full batch: more may be waiting */
     }
 }
