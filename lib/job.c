@@ -1383,13 +1383,6 @@ static int collect_count(const rc_job *j)
     return n < 1 ? 1 : n > POP_BATCH ? POP_BATCH : (int)n;
 }
 
-static long long mono_us(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
-
 /* How long a waiting master lets results gather before its next blocking
  * read, in microseconds (0: not at all).  When each worker delivers one
  * task per round trip, a blocking XREAD would wake the master for every
@@ -1405,7 +1398,7 @@ static long long coalesce_us(const rc_job *j)
     uint64_t seen = j->ndone - j->first_done;
     if (!j->first_us || seen < COALESCE)
         return 0;
-    double gap = (double)(mono_us() - j->first_us) / (double)seen;
+    double gap = (double)(rc_now_us() - j->first_us) / (double)seen;
     double wait = gap * COALESCE;
     if (wait > COALESCE_MAX_US)
         wait = COALESCE_MAX_US;
@@ -1461,7 +1454,7 @@ static rc_status collect(rc_job *j, long long block_ms)
         }
         if (list && j->state == ST_RUNNING) {
             if (!j->first_us && got) {
-                j->first_us = mono_us();
+                j->first_us = rc_now_us();
                 j->first_done = j->ndone;
             }
             rc_status hs = take_results(j, list);

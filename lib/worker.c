@@ -282,9 +282,7 @@ static void registry_beat(worker *w, rc_conn *c, long long ttl, long long period
         snprintf(queues + l, sizeof queues - l, "%s%s", i ? "," : "", w->q[i].name);
     }
     char info[900];
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    long long now_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    long long now_ms = rc_wall_ms();
     snprintf(info, sizeof info, "host=%s pid=%ld queues=%s threads=%d task=%s done=%llu started=%lld beat=%lld",
              w->ctx->host, (long)getpid(), queues, w->ctx->threads, task, done, w->started_ms, now_ms);
     snprintf(ttl_s, sizeof ttl_s, "%lld", ttl);
@@ -777,9 +775,7 @@ static int job_over(worker *w, int qi, const char *id, uint64_t job, char *what,
     int ended = rc_tombstone_check(w->conn, &w->ctx->keys, w->q[qi].name, job, 0, what, n);
     if (ended != 0)
         return ended;
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    long long now = (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000, added = atoll(id); /* "ms-seq" */
+    long long now = rc_wall_ms(), added = atoll(id); /* "ms-seq" */
     if (added > 0 && now - added > w->ctx->retention_ms) {
         snprintf(what, n, "queued %lld s ago, past the retention time: expired", (now - added) / 1000);
         return 1;
@@ -2139,11 +2135,7 @@ rc_status rc_worker_run(rc_ctx *ctx)
     char hex[17];
     rc_hex64(w->wid, hex);
     snprintf(w->consumer, sizeof w->consumer, "%s:%ld:%s", ctx->host, (long)getpid(), hex);
-    {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        w->started_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    }
+    w->started_ms = rc_wall_ms(); /* the clock removal markers are stamped with (rc_tombstone_check) */
     pthread_mutex_init(&w->mu, NULL);
     w->batch = 1;
     w->main_tid = (int)syscall(SYS_gettid);
