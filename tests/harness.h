@@ -572,6 +572,20 @@ static inline long long h_cmd_int(const char *fmt, const char *arg)
 }
 
 static inline void h_tasks_key(char *out, size_t n) { snprintf(out, n, "rc:{%s}:tasks", H.queue); }
+/* The consumer name worker pid registered in rc:{Q}:workers ("" while it
+ * has none): the key of its details, rc:{Q}:worker:<consumer>. */
+static inline void h_consumer_of(pid_t pid, char *out, size_t n)
+{
+    char reg[300], tag[32];
+    snprintf(reg, sizeof reg, "rc:{%s}:workers", H.queue);
+    snprintf(tag, sizeof tag, ":%ld:", (long)pid);
+    out[0] = '\0';
+    redisReply *r = h_cmd("ZRANGE %s 0 -1", reg);
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+        if (strstr(r->element[i]->str, tag))
+            snprintf(out, n, "%s", r->element[i]->str);
+    freeReplyObject(r);
+}
 static inline void h_meta_key(const rc_job *job, char *out, size_t n)
 {
     snprintf(out, n, "rc:{%s}:job:%s", H.queue, rc_job_id(job));

@@ -1777,20 +1777,6 @@ static char *get_str(const char *key)
     return s;
 }
 
-/* The consumer name of pid in rc:{Q}:workers ("" if absent). */
-static void consumer_of(pid_t pid, char *out, size_t n)
-{
-    char reg[300], tag[32];
-    snprintf(reg, sizeof reg, "rc:{%s}:workers", H.queue);
-    snprintf(tag, sizeof tag, ":%ld:", (long)pid);
-    out[0] = '\0';
-    redisReply *r = h_cmd("ZRANGE %s 0 -1", reg);
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
-        if (strstr(r->element[i]->str, tag))
-            snprintf(out, n, "%s", r->element[i]->str);
-    freeReplyObject(r);
-}
-
 /* While a worker runs a task the registry says which; once it exits
  * cleanly, it is gone from the registry. */
 static void t_registry(void)
@@ -1803,7 +1789,7 @@ static void t_registry(void)
     rjob_make(&r, ctx, 1, 3000, 1, 100, 901);
     H_OK(ctx, rc_job_submit(r.job));
     char consumer[200];
-    H_WAIT((consumer_of(w, consumer, sizeof consumer), consumer[0]), H_DEADLINE_MS,
+    H_WAIT((h_consumer_of(w, consumer, sizeof consumer), consumer[0]), H_DEADLINE_MS,
            "worker %ld is not in rc:{%s}:workers", (long)w, H.queue);
     char info[400], want_task[64], want_pid[32], host[256], want_host[300];
     snprintf(info, sizeof info, "rc:{%s}:worker:%s", H.queue, consumer);

@@ -1605,17 +1605,12 @@ static void t_redis_auth(void)
  * (rc:{Q}:worker:<consumer>, "started="); -1 while it has none. */
 static long long s_started_ms(pid_t pid)
 {
-    char reg[300], tag[32], info[600] = "";
-    snprintf(reg, sizeof reg, "rc:{%s}:workers", H.queue);
-    snprintf(tag, sizeof tag, ":%ld:", (long)pid);
-    redisReply *r = h_cmd("ZRANGE %s 0 -1", reg);
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
-        if (strstr(r->element[i]->str, tag))
-            snprintf(info, sizeof info, "rc:{%s}:worker:%s", H.queue, r->element[i]->str);
-    freeReplyObject(r);
-    if (!info[0])
+    char consumer[200], info[300];
+    h_consumer_of(pid, consumer, sizeof consumer);
+    if (!consumer[0])
         return -1;
-    r = h_cmd("GET %s", info);
+    snprintf(info, sizeof info, "rc:{%s}:worker:%s", H.queue, consumer);
+    redisReply *r = h_cmd("GET %s", info);
     const char *p = r->type == REDIS_REPLY_STRING ? strstr(r->str, " started=") : NULL;
     long long ms = p ? strtoll(p + 9, NULL, 10) : -1;
     freeReplyObject(r);
