@@ -17,7 +17,7 @@
  * replies of a fresh connection.
  * Large arguments are written with sendmsg straight from the caller's memory
  * (rc_pipe), with MSG_NOSIGNAL; what hiredis buffers goes out through its
- * own write(2), with SIGPIPE blocked around it (pipe_guard).  Both paths
+ * own write(2), with SIGPIPE blocked around it (rc_sigpipe_hold).  Both paths
  * write to the socket themselves, which hiredis 1.x built with TLS would
  * not allow: redcoll does not use in-process TLS. */
 #include "internal.h"
@@ -216,37 +216,6 @@ void rc_conn_drop(rc_conn *c)
     rc_resp_reset(c->resp); /* and so did whatever was read ahead */
 }
 
-/* hiredis writes with write(2), which raises SIGPIPE when Redis has
- * closed the socket (stored data is megabytes: Redis may go away
- * mid-write), and a program using the library must not have to ignore
- * SIGPIPE.  So, as libpq does, SIGPIPE is blocked for this thread around
- * hiredis' writes, and a SIGPIPE pending after a failed write (so raised
- * by it) is taken back before the mask is restored - unless the program
- * blocks SIGPIPE itself: then one may have been pending already, and it
- * is the program's.  Two system calls per guarded write. */
-static int pipe_guard(sigset_t *old)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    return pthread_sigmask(SIG_BLOCK, &set, old) == 0;
-}
-
-static void pipe_unguard(int guarded, const sigset_t *old, int failed)
-{
-    if (!guarded)
-        return;
-    sigset_t pending;
-    if (failed && !sigismember(old, SIGPIPE) && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {
-        sigset_t set;
-        sigemptyset(&set);
-        sigaddset(&set, SIGPIPE);
-        struct timespec zero = {0, 0};
-        (void)sigtimedwait(&set, NULL, &zero);
-    }
-    pthread_sigmask(SIG_SETMASK, old, NULL);
-}
-
 static rc_status conn_open(rc_conn *c)
 {
     rc_conn_drop(c);
@@ -273,12 +242,12 @@ static rc_status conn_open(rc_conn *c)
     redisReply *r = NULL;
     sigset_t old;
     if (c->url.pass[0]) {
-        int guarded = pipe_guard(&old);
+        int guarded = rc_sigpipe_hold(&old);
         if (c->url.user[0])
             r = redisCommand(rc, "AUTH %s %s", c->url.user, c->url.pass);
         else
             r = redisCommand(rc, "AUTH %s", c->url.pass);
-        pipe_unguard(guarded, &old, !r);
+        rc_sigpipe_release(guarded, &old, !r);
         if (!r || r->type == REDIS_REPLY_ERROR) {
             snprintf(c->err, sizeof c->err, "Redis refused the credentials%s%s: %s",
                      c->url.user[0] ? " of user " : "", c->url.user,
@@ -290,9 +259,9 @@ static rc_status conn_open(rc_conn *c)
         freeReplyObject(r);
     }
     if (c->url.db) {
-        int guarded = pipe_guard(&old);
+        int guarded = rc_sigpipe_hold(&old);
         r = redisCommand(rc, "SELECT %d", c->url.db);
-        pipe_unguard(guarded, &old, !r);
+        rc_sigpipe_release(guarded, &old, !r);
         if (!r || r->type == REDIS_REPLY_ERROR) {
             snprintf(c->err, sizeof c->err, "cannot select Redis database %d: %s", c->url.db,
                      r ? r->str : rc->errstr);
@@ -393,17 +362,17 @@ static rc_status check_reply(rc_conn *c, redisReply *r)
 }
 
 /* Write whatever hiredis holds in its output buffer (with SIGPIPE held
- * off: pipe_guard). */
+ * off: rc_sigpipe_hold). */
 static rc_status write_obuf(rc_conn *c)
 {
     if (!c->c->err && !c->c->obuf[0])
         return RC_OK; /* nothing to write (a request starts with '*', so an empty sds) */
     sigset_t old;
-    int guarded = pipe_guard(&old);
+    int guarded = rc_sigpipe_hold(&old);
     int done = 0, failed = 0;
     while (!done && !failed)
         failed = redisBufferWrite(c->c, &done) != REDIS_OK;
-    pipe_unguard(guarded, &old, failed);
+    rc_sigpipe_release(guarded, &old, failed);
     return failed ? io_failed(c) : RC_OK;
 }
 

@@ -7,6 +7,8 @@
  * so lines from a fleet can be merged and sorted. */
 #include "internal.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
@@ -57,6 +59,38 @@ void rc_clearerr(rc_ctx *ctx)
     ctx->errmsg[0] = '\0';
 }
 
+/* write(2) to a socket or pipe whose reader has gone raises SIGPIPE, whose
+ * default action ends the process; a program using the library must not
+ * have to ignore SIGPIPE.  So, as libpq does, SIGPIPE is blocked for this
+ * thread around such writes (Redis going away mid-write; a log collector
+ * restarted under a worker's stderr), and a SIGPIPE pending after a failed
+ * write (so raised by it) is taken back before the mask is restored -
+ * unless the program blocks SIGPIPE itself: then one may have been
+ * pending already, and it is the program's.  Two system calls per guarded
+ * write. */
+int rc_sigpipe_hold(sigset_t *old)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    return pthread_sigmask(SIG_BLOCK, &set, old) == 0;
+}
+
+void rc_sigpipe_release(int held, const sigset_t *old, int failed)
+{
+    if (!held)
+        return;
+    sigset_t pending;
+    if (failed && !sigismember(old, SIGPIPE) && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGPIPE);
+        struct timespec zero = {0, 0};
+        (void)sigtimedwait(&set, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 
 void rc_log(const rc_ctx *ctx, int level, const char *fmt, ...)
@@ -86,7 +120,12 @@ void rc_log(const rc_ctx *ctx, int level, const char *fmt, ...)
         /* one write per line so lines of concurrent processes do not mix */
         size_t n = strlen(line);
         line[n] = '\n';
-        if (write(STDERR_FILENO, line, n + 1) < 0) { /* nowhere left to report */ }
+        int saved = errno; /* a caller may log, then look at errno */
+        sigset_t old;
+        int held = rc_sigpipe_hold(&old);
+        ssize_t w = write(STDERR_FILENO, line, n + 1); /* on failure, nowhere left to report */
+        rc_sigpipe_release(held, &old, w < 0);
+        errno = saved;
     }
 }
 

@@ -405,6 +405,11 @@ long long rc_now_ms(void);
 static inline long long rc_master_poll_ms(const rc_ctx *ctx) { return ctx->poll_ms > 0 ? ctx->poll_ms : 200; }
 long long rc_now_us(void);
 void rc_sleep_ms(long long ms);
+/* Block SIGPIPE for this thread around a write to a socket or pipe
+   (rc_sigpipe_hold, 1 if held) and take back one the write raised
+   (rc_sigpipe_release with failed = the write failed): error.c says why. */
+int rc_sigpipe_hold(sigset_t *old);
+void rc_sigpipe_release(int held, const sigset_t *old, int failed);
 
 /* ------------------------------------------------------------------ */
 /* Task (task.c): the kernel's view of one task. */

@@ -7,7 +7,8 @@
 # outside: the same seed gives the same bits for any pool size and thread
 # count (and equals the in-process --local run), the embedded default and
 # Ctrl-C leave no process or file behind, workers stop cleanly (status 0) on
-# SIGTERM, SIGINT, --linger and when idle, and bad input is a clear one-line
+# SIGTERM, SIGINT, --linger and when idle, a worker whose stderr is gone
+# keeps serving, and bad input is a clear one-line
 # error with status 2 rather than a hang or a crash.  Cases that need Redis
 # get a private redis-server from the CTest fixture; cases that track child
 # processes run a copy of pi from a private directory, so every process they
@@ -288,8 +289,36 @@ case_pi_sigterm() {
   done
 }
 
+# A worker whose stderr reader has gone (a log collector restarted, a
+# terminal closed, `pi --worker 2>&1 | head`) keeps serving: its next log
+# line fails with EPIPE instead of raising a SIGPIPE that would end it.
+case_pi_stderr_gone() {
+  need_redis
+  local key=$WORK/key out rc got round
+  make_key "$key"
+  # -v -v: the worker logs as it serves, so each job writes to the dead pipe
+  bg "$PI" --worker -v -v --redis "$URL" --key-file "$key" --queue stderrgone 2> >(exec true)
+  local pid=$BG
+  if ! wait_for "the worker to poll its queue" 20 workers_ready 1; then
+    alive "$pid" || { wait_gone "$pid" 1; fail "the worker died writing to its closed stderr (status $STATUS)"; }
+    return
+  fi
+  sleep 0.2 # the reader has long exited: every write from now on meets a closed pipe
+  for round in 1 2; do
+    out=$(timeout -k 5 30 "$PI" --redis "$URL" --key-file "$key" --queue stderrgone --samples 1e7 --tasks 8 \
+      --seed 7 --json 2>"$WORK/master.err")
+    rc=$?
+    got=$(json_field pi "$out")
+    log "round $round: master status $rc pi=$got"
+    check "round $round: master exits 0 with the worker's stderr closed (status $rc)" [ $rc = 0 ] || dump "$WORK/master.err"
+    check "round $round: pi $got is within 6 sigma" within_bound "$got" 10000000
+    check "round $round: the worker is alive" alive "$pid" || return
+  done
+  stop_workers 10 "$pid"
+}
+
 case "$CASE" in
-pi_bitident | pi_embedded | pi_ctrl_c | pi_kill9 | pi_errors | pi_linger | pi_sigterm | pi_encrypt) "case_$CASE" ;;
+pi_bitident | pi_embedded | pi_ctrl_c | pi_kill9 | pi_errors | pi_linger | pi_sigterm | pi_encrypt | pi_stderr_gone) "case_$CASE" ;;
 *) echo "test_pi.sh: unknown case '$CASE'" >&2; exit 2 ;;
 esac
 finish
