@@ -701,10 +701,11 @@ static void print_phase_line(const char *label, uint64_t n, const spread *s, con
     }
     bc_phase_breakdown(p, (double)n, 8, br, sizeof br);
     printf("  %-16s %9.0f tasks/s (median %7.0f, %7.0f-%-7.0f)  cmds/task %5.2f  redis %5.1f us/task (%3.0f%% "
-           "busy)  workers %5.1f us/task  master %5.1f us/task\n",
+           "busy)  workers %5.1f us/task, %4.2f wake-ups/task  master %5.1f us/task\n",
            label, s->max, s->med, s->min, s->max, n ? (double)p->calls / (double)n : 0,
            n ? p->redis_cpu * 1e6 / (double)n : 0, p->wall > 0 ? 100 * p->redis_cpu / p->wall : 0,
-           n ? p->kids_cpu * 1e6 / (double)n : 0, n ? p->self_cpu * 1e6 / (double)n : 0);
+           n ? p->kids_cpu * 1e6 / (double)n : 0, n ? p->kids_runs / (double)n : 0,
+           n ? p->self_cpu * 1e6 / (double)n : 0);
     printf("  %-16s   per task: %s\n", "", br);
 }
 
