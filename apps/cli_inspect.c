@@ -21,7 +21,8 @@
  * What the numbers mean: "done" counts distinct tasks with a successful
  * result in the result stream (a late duplicate delivery counts once, as the
  * master counts it); "running" are stream entries in the PEL (handed to a
- * worker, not yet delivered); "queued" are entries not yet handed out;
+ * worker, not yet delivered: its batch, and the next one it took ahead
+ * while that runs - RC_OPT_PREFETCH); "queued" are entries not yet handed out;
  * "failed" counts tasks with a recorded failed attempt (the `why` hash);
  * "errors" counts final error results.  A job's results are deleted when its
  * master collects it, so finished jobs disappear from these views. */

@@ -203,10 +203,15 @@ typedef enum rc_option {
                                     XChaCha20-Poly1305 (default 0: authenticated only) */
     RC_OPT_MAX_PAYLOAD = 19,     /* int: largest task or result payload accepted, bytes
                                     (default 128 MiB); larger ones are rejected unread */
-    RC_OPT_MAX_BATCH = 20        /* int: most tasks a worker takes in one round trip, 1..256
+    RC_OPT_MAX_BATCH = 20,       /* int: most tasks a worker takes in one round trip, 1..256
                                     (default 256).  Workers take as many short tasks as fill
                                     ~2 ms of kernel time, one at a time when tasks are
                                     longer; 1 turns batching (chunking) off */
+    RC_OPT_PREFETCH = 21         /* int: 1 (default): a worker asks for its next tasks as a
+                                    batch of 0.5 ms or more starts, not when it ends, so
+                                    the round trip to Redis overlaps its kernels - unless
+                                    the job is near its end (fewer than twice the pool's
+                                    worth of batches left) or RC_OPT_MAX_BATCH is 1; 0: off */
 } rc_option;
 
 /* Create a context with default options; NULL if out of memory.  Calls

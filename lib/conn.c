@@ -213,6 +213,7 @@ void rc_conn_drop(rc_conn *c)
     if (c->deferred)
         c->drains++;
     c->deferred = 0; /* their replies went with the socket */
+    c->keep = 0;     /* kept ones not read yet too; those read stay in c->kept */
     rc_resp_reset(c->resp); /* and so did whatever was read ahead */
 }
 
@@ -297,6 +298,9 @@ void rc_conn_free(rc_conn *c)
     if (c->c && c->deferred)
         (void)drain_deferred(c);
     rc_conn_drop(c);
+    for (size_t i = 0; i < c->kept_n; i++)
+        rc_conn_release(c, c->kept[c->kept_head + i]);
+    free(c->kept);
     rc_resp_free(c->resp);
     free(c);
 }
@@ -464,6 +468,22 @@ static rc_status read_reply_ex(rc_conn *c, redisReply **out, int nowait)
 
 static rc_status read_reply(rc_conn *c, redisReply **out) { return read_reply_ex(c, out, 0); }
 
+/* A deferred reply r was read: kept (room was reserved) or dropped. */
+static void deferred_read(rc_conn *c, redisReply *r)
+{
+    if (c->keep > 0) {
+        c->keep--;
+        if (c->kept_head + c->kept_n == c->kept_cap) { /* room is reserved: it is at the front */
+            memmove(c->kept, c->kept + c->kept_head, c->kept_n * sizeof *c->kept);
+            c->kept_head = 0;
+        }
+        c->kept[c->kept_head + c->kept_n++] = r;
+    } else {
+        rc_conn_release(c, r);
+    }
+    c->deferred--;
+}
+
 static rc_status drain_deferred(rc_conn *c)
 {
     if (c->deferred > 0)
@@ -473,8 +493,7 @@ static rc_status drain_deferred(rc_conn *c)
         rc_status st = read_reply(c, &r);
         if (st != RC_OK)
             return st; /* the connection is gone, and with it the count */
-        rc_conn_release(c, r);
-        c->deferred--;
+        deferred_read(c, r);
     }
     return RC_OK;
 }
@@ -491,8 +510,7 @@ static int drain_ready(rc_conn *c)
             return 0;
         if (st != RC_OK)
             return 1;
-        rc_conn_release(c, r);
-        c->deferred--;
+        deferred_read(c, r);
         c->drains++; /* a prefetched reply, if it was one, is gone */
     }
     return 1;
@@ -536,6 +554,69 @@ rc_status rc_conn_take(rc_conn *c, unsigned long ticket, redisReply **reply)
     rc_status st = read_reply(c, &r);
     if (st != RC_OK)
         return st;
+    *reply = r;
+    return check_reply(c, r);
+}
+
+rc_status rc_conn_keep_reserve(rc_conn *c, int n)
+{
+    size_t need = c->kept_n + (size_t)c->keep + (size_t)n;
+    if (need <= c->kept_cap)
+        return RC_OK;
+    size_t cap = c->kept_cap ? c->kept_cap : 8;
+    while (cap < need)
+        cap *= 2;
+    redisReply **k = realloc(c->kept, cap * sizeof *k);
+    if (!k) {
+        snprintf(c->err, sizeof c->err, "out of memory keeping replies");
+        return RC_ENOMEM;
+    }
+    c->kept = k;
+    c->kept_cap = cap;
+    return RC_OK;
+}
+
+void rc_conn_keep_sent(rc_conn *c, int n)
+{
+    if (!c->c)
+        return; /* the send failed and dropped the connection: nothing is on its way */
+    c->deferred += n;
+    c->keep += n;
+}
+
+rc_status rc_conn_prefetch_keep(rc_conn *c, int argc, const char **argv, const size_t *lens)
+{
+    rc_status st = rc_conn_ensure(c);
+    if (st == RC_OK && c->deferred > c->keep)
+        st = drain_deferred(c); /* dropped ones must not sit before it (none on a worker's) */
+    if (st == RC_OK)
+        st = rc_conn_keep_reserve(c, 1);
+    if (st == RC_OK)
+        st = rc_conn_append(c, argc, argv, lens);
+    if (st == RC_OK)
+        st = write_obuf(c);
+    if (st == RC_OK)
+        rc_conn_keep_sent(c, 1);
+    return st;
+}
+
+rc_status rc_conn_take_kept(rc_conn *c, redisReply **reply)
+{
+    *reply = NULL;
+    redisReply *r = NULL;
+    if (c->kept_n) {
+        r = c->kept[c->kept_head++];
+        if (!--c->kept_n)
+            c->kept_head = 0;
+    } else {
+        if (c->keep <= 0 || !c->c)
+            return RC_EAGAIN;
+        rc_status st = read_reply(c, &r); /* on its way: it is the first deferred reply */
+        if (st != RC_OK)
+            return st; /* the connection is gone, and the reply with it */
+        c->keep--;
+        c->deferred--;
+    }
     *reply = r;
     return check_reply(c, r);
 }

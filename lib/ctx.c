@@ -42,6 +42,7 @@ rc_ctx *rc_ctx_create(void)
     ctx->retention_ms = 24LL * 3600 * 1000;
     ctx->max_payload = 128ULL << 20;
     ctx->max_batch = RC_BATCH_MAX;
+    ctx->prefetch = 1;
     ctx->stop_wr = -1;
     ctx->stop_rd = -1;
     /* REDCOLL_LOG=error|warn|info|debug[,syslog]: the level before any -v/-q */
@@ -147,6 +148,7 @@ rc_status rc_ctx_set_int(rc_ctx *ctx, rc_option opt, long long v)
     case RC_OPT_REDIS_DEADLINE_MS: slot = &ctx->redis_deadline_ms; lo = 100; name = "Redis deadline"; break;
     case RC_OPT_ENCRYPT: islot = &ctx->encrypt; hi = 1; name = "encrypt"; break;
     case RC_OPT_MAX_BATCH: islot = &ctx->max_batch; lo = 1; hi = RC_BATCH_MAX; name = "max batch"; break;
+    case RC_OPT_PREFETCH: islot = &ctx->prefetch; hi = 1; name = "prefetch"; break;
     case RC_OPT_MAX_PAYLOAD:
         if (v < 1024 || (unsigned long long)v > RC_PAYLOAD_MAX)
             return rc_seterr(ctx, RC_EINVAL, "max payload %lld out of range [1024, %llu]", v,

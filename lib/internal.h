@@ -215,6 +215,9 @@ typedef struct rc_conn {
     int down_logged;          /* "lost connection" said once per outage */
     int deferred;             /* replies of sent fire-and-forget commands, read and dropped first */
     unsigned long drains;     /* times deferred replies were dropped unread (prefetch tickets) */
+    int keep;                 /* the first `keep` deferred replies are kept, not dropped ... */
+    redisReply **kept;        /* ... in this FIFO once read, for rc_conn_take_kept */
+    size_t kept_head, kept_n, kept_cap;
     rc_resp *resp;            /* reply reader (allocated on first use) */
     char sha[RC_SCRIPT_SLOTS][41]; /* SHA1 of the loaded queue scripts ("" unknown) */
     char err[256];
@@ -279,6 +282,25 @@ void rc_conn_give(rc_conn *c, void *buf, size_t cap);
 /* The prefetched reply of `ticket`: RC_OK (in *reply, caller frees),
  * RC_EAGAIN if it was dropped, or the command's error. */
 rc_status rc_conn_take(rc_conn *c, unsigned long ticket, redisReply **reply);
+/* Kept replies: commands sent now whose replies the caller reads later,
+ * in order, with rc_conn_take_kept - replies that must not be lost (a
+ * take: the entries it hands out are pending under the caller's name; a
+ * delivery's verdicts).  Any other command on the connection reads them
+ * first, as it does deferred replies, but keeps them instead of dropping
+ * them.  Only a lost connection loses those not yet read: rc_conn_take_kept
+ * then returns RC_EAGAIN.  rc_conn_keep_reserve(c, n) makes room for n
+ * more (RC_ENOMEM: read them with rc_conn_get instead); after sending
+ * them (rc_conn_send), rc_conn_keep_sent(c, n) marks them kept.  No
+ * dropped deferred reply may be pending before them (the worker's
+ * connection has none): they would be kept in their place.
+ * rc_conn_prefetch_keep does all three for one command. */
+rc_status rc_conn_keep_reserve(rc_conn *c, int n);
+void rc_conn_keep_sent(rc_conn *c, int n);
+rc_status rc_conn_prefetch_keep(rc_conn *c, int argc, const char **argv, const size_t *lens);
+/* The oldest kept reply, read now if it has not come yet: RC_OK (in
+ * *reply, caller releases), RC_EAGAIN if none is kept or the connection
+ * lost it, or the command's error (*reply set for a Redis error). */
+rc_status rc_conn_take_kept(rc_conn *c, redisReply **reply);
 /* Write p (after anything appended with rc_conn_append) and reset it. */
 rc_status rc_conn_send(rc_conn *c, rc_pipe *p);
 
@@ -364,6 +386,7 @@ struct rc_ctx {
     long long keyfile_mtime_ns;
     int threads, log_level, max_republish, max_attempts;
     int max_batch;                    /* most tasks a worker takes per round trip (RC_OPT_MAX_BATCH) */
+    int prefetch;                     /* a worker's next take goes as a batch starts (RC_OPT_PREFETCH) */
     void (*abandon_fn)(void *);
     void *abandon_user;
     int use_syslog;                   /* REDCOLL_LOG=...,syslog */

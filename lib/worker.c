@@ -9,7 +9,10 @@
  * time (and about 1 MiB), long ones one at a time; a batch whose tasks turn out long gives its
  * unstarted rest back at once.  Results go out together at the end of a
  * batch, and the next take rides in the same round trip, so even one task
- * at a time costs one round trip per task.  Taking is atomic with recording the
+ * at a time costs one round trip per task.  A batch expected to run 0.5 ms
+ * or more, away from its job's end, sends the next take as it starts, and
+ * its results go without waiting for their verdicts (read at the next
+ * batch's end): then no round trip at all separates two batches.  Taking is atomic with recording the
  * owner: the entry sits in the group's pending list under this worker's name
  * from the moment it is handed out, with a delivery count that is the task's
  * attempt number.
@@ -56,6 +59,7 @@
 #define BATCH_TARGET_US 2000 /* take as many short tasks as fill ~2 ms of kernel time */
 #define BATCH_BYTES ((size_t)1 << 20) /* and no more tasks than move about 1 MiB in and out */
 #define BATCH_HOLD_US (4 * BATCH_TARGET_US) /* a batch running longer gives its unstarted rest back */
+#define PREFETCH_MIN_US 500 /* a batch expected to run this long takes the next as it starts (prefetch_worth) */
 /* Results this small (in all) go through Lua: cheaper than a MULTI, whose
    XADD per result makes an entry per result.  A full batch of no-op results
    (256 x 104 bytes) must fit. */
@@ -97,7 +101,17 @@ typedef struct wqueue {
     uint64_t seen_ms, seen_seq; /* the newest entry id a take of ours returned */
     int have_group;
     int removed;
+    int pool;                 /* workers that beat in its registry lately (0: not known yet); guarded by mu */
 } wqueue;
+
+typedef struct outbox {
+    unsigned char *buf;
+    size_t cap, used;
+    size_t off[MAXB], len[MAXB];
+    char id[MAXB][ID_MAX];
+    uint64_t job[MAXB];
+    int n, qi;
+} outbox;
 
 typedef struct worker {
     rc_ctx *ctx;
@@ -121,6 +135,7 @@ typedef struct worker {
     int key_poke;             /* the lease thread saw the key file change (guarded by mu) */
     char *keypath;            /* the key file, for the lease thread (NULL: none) */
     int scan_warned;          /* idle_scan's failure said once (lease thread) */
+    int beats;                /* registry beats answered (lease thread) */
     int hb_stop;
     /* the entry in hand, guarded by mu */
     char held[ID_MAX];
@@ -153,15 +168,16 @@ typedef struct worker {
     int auth_fails;
     int verified;             /* some task verified: our key is the fleet's */
     int redis_down;
-    /* results waiting to be delivered in one round trip */
+    /* results waiting to be delivered in one round trip (ob), and the
+       delivery whose verdicts are on their way (fly.ob, NULL: none;
+       deliver_async): two outboxes, since a delivery is remade from its
+       results if its verdicts are lost */
+    outbox obx[2];
+    outbox *ob;
     struct {
-        unsigned char *buf;
-        size_t cap, used;
-        size_t off[MAXB], len[MAXB];
-        char id[MAXB][ID_MAX];
-        uint64_t job[MAXB];
-        int n, qi;
-    } outbox;
+        outbox *ob;
+        int m, gid[MAXB];     /* DELIVER_SMALL's verdict groups (small_args) */
+    } fly;
     int batch;                /* entries to take next time (adapts to task length) */
     double avg_us;            /* running mean of one task's kernel time */
     long long kern_us;        /* kernel wall time of the batch in hand */
@@ -296,6 +312,16 @@ static void registry_beat(worker *w, rc_conn *c, long long ttl, long long period
             rc_conn_append(c, 4, (const char *[]){"ZADD", w->q[i].reg, now_s, w->consumer}, NULL) != RC_OK)
             return;
     }
+    /* the pool: whoever beat within the ttl (a dead worker's entry stays
+       until someone removes it), for the main thread's prefetch, which
+       must not think it smaller than it is.  Not at our first beat: the
+       workers started with us may not have registered yet (a pool of 4
+       once counted 1, and took tasks ahead at the end of an 8-task job) */
+    char since_s[32];
+    snprintf(since_s, sizeof since_s, "%lld", now_ms - ttl);
+    for (int i = 0; i < w->nq; i++)
+        if (rc_conn_append(c, 4, (const char *[]){"ZCOUNT", w->q[i].reg, since_s, "+inf"}, NULL) != RC_OK)
+            return;
     for (int i = 0; scan && i < w->nq; i++)
         if (rc_conn_append(c, 6, (const char *[]){"SET", w->q[i].nolapsed, "1", "PX", period_s, "NX"}, NULL) !=
                 RC_OK ||
@@ -303,6 +329,18 @@ static void registry_beat(worker *w, rc_conn *c, long long ttl, long long period
             return;
     if (rc_conn_discard(c, 2 * w->nq) == RC_EREDIS && !c->c)
         return;
+    for (int i = 0; i < w->nq; i++) {
+        redisReply *z = NULL;
+        rc_status zs = rc_conn_get(c, &z);
+        long long n = zs == RC_OK && z->type == REDIS_REPLY_INTEGER ? z->integer : 0;
+        rc_conn_release(c, z);
+        pthread_mutex_lock(&w->mu);
+        w->q[i].pool = w->beats == 0 || n < 0 ? 0 : n > INT_MAX ? INT_MAX : (int)n;
+        pthread_mutex_unlock(&w->mu);
+        if (!c->c)
+            return;
+    }
+    w->beats++;
     for (int i = 0; scan && i < w->nq; i++) {
         redisReply *s = NULL, *t = NULL;
         rc_status ss = rc_conn_get(c, &s);
@@ -1252,6 +1290,36 @@ static rc_status deliver_trip(worker *w, int qi, int n, char (*ids)[ID_MAX], cha
     return verdicts(c, ack, n, refused);
 }
 
+/* Each entry's result stream name, into res (a batch is mostly one job's:
+ * its name is made once). */
+static void result_names(const wqueue *q, int n, const uint64_t *jobs, char (*res)[320])
+{
+    for (int i = 0; i < n; i++)
+        if (i > 0 && jobs[i] == jobs[i - 1])
+            memcpy(res[i], res[i - 1], strlen(res[i - 1]) + 1); /* not all 320: 80 KiB a full batch */
+        else
+            rc_job_keys(q->name, jobs[i], NULL, 0, res[i], sizeof res[i]);
+}
+
+/* A delivery went through: its entries need no renewing, and one whose
+ * job's result stream is gone (refused: the job ended, or someone deleted
+ * the stream) goes to orphaned(). */
+static rc_status settle(worker *w, int qi, int n, char (*ids)[ID_MAX], const uint64_t *jobs,
+                        const unsigned char *const *envs, const size_t *lens, const int *refused)
+{
+    rc_status st = RC_OK;
+    unbatch(w, ids, n);
+    for (int i = 0; i < n; i++)
+        if (refused[i]) {
+            rc_env claim;
+            uint64_t rank = lens[i] && rc_wire_peek(envs[i], lens[i], &claim) == RC_OK ? claim.rank : 0;
+            rc_status o = orphaned(w, qi, ids[i], jobs[i], rank, "result stream");
+            if (o != RC_OK)
+                st = o;
+        }
+    return st;
+}
+
 /* Deliver n results (or plain acks: len 0) of queue qi in one round trip;
  * with `next`, the next take rides along (*next_reply gets its reply, or
  * stays NULL). */
@@ -1259,36 +1327,23 @@ static rc_status deliver_many(worker *w, int qi, int n, char (*ids)[ID_MAX], con
                               const unsigned char *const *envs, const size_t *lens, int *refused_out,
                               const read_cmd *next, redisReply **next_reply)
 {
-    wqueue *q = &w->q[qi];
     /* the worker's scratch: the nested deliver of orphaned() below reuses
        it, which is safe because nothing reads res after deliver_trip */
     char(*res)[320] = w->resname;
-    for (int i = 0; i < n; i++) /* a batch is mostly one job's: name its stream once */
-        if (i > 0 && jobs[i] == jobs[i - 1])
-            memcpy(res[i], res[i - 1], strlen(res[i - 1]) + 1); /* not all 320: 80 KiB a full batch */
-        else
-            rc_job_keys(q->name, jobs[i], NULL, 0, res[i], sizeof res[i]);
+    result_names(&w->q[qi], n, jobs, res);
     long long backoff = 100;
     for (int tries = 0;; tries++) {
         int refused[MAXB] = {0};
         rc_status st = deliver_trip(w, qi, n, ids, res, envs, lens, tries == 0 ? next : NULL,
                                     tries == 0 ? next_reply : NULL, refused);
         if (st == RC_OK) {
-            unbatch(w, ids, n);
             if (refused_out) { /* the caller decides */
+                unbatch(w, ids, n);
                 for (int i = 0; i < n; i++)
                     refused_out[i] = refused[i];
                 return st;
             }
-            for (int i = 0; i < n; i++)
-                if (refused[i]) { /* the job's result stream is gone: it ended, or someone deleted it */
-                    rc_env claim;
-                    uint64_t rank = lens[i] && rc_wire_peek(envs[i], lens[i], &claim) == RC_OK ? claim.rank : 0;
-                    rc_status o = orphaned(w, qi, ids[i], jobs[i], rank, "result stream");
-                    if (o != RC_OK)
-                        st = o;
-                }
-            return st;
+            return settle(w, qi, n, ids, jobs, envs, lens, refused);
         }
         if (is_nogroup(w->conn, st)) {
             unbatch(w, ids, n);
@@ -1341,20 +1396,102 @@ static rc_status deliver_notice(worker *w, int qi, const char *id, uint64_t job,
  * same round trip (*next_reply, NULL if that part failed or was not sent). */
 static rc_status flush_take(worker *w, const read_cmd *next, redisReply **next_reply)
 {
-    int n = w->outbox.n;
+    int n = w->ob->n;
     if (!n)
         return RC_OK;
     const unsigned char *envs[MAXB];
     for (int i = 0; i < n; i++)
-        envs[i] = w->outbox.buf + w->outbox.off[i];
-    rc_status st = deliver_many(w, w->outbox.qi, n, w->outbox.id, w->outbox.job, envs, w->outbox.len, NULL, next,
+        envs[i] = w->ob->buf + w->ob->off[i];
+    rc_status st = deliver_many(w, w->ob->qi, n, w->ob->id, w->ob->job, envs, w->ob->len, NULL, next,
                                 next_reply);
-    w->outbox.n = 0;
-    w->outbox.used = 0;
+    w->ob->n = 0;
+    w->ob->used = 0;
     return st;
 }
 
 static rc_status flush(worker *w) { return flush_take(w, NULL, NULL); }
+
+/* Send the outbox's results without waiting for their verdicts, which are
+ * read at the next batch's end (finish_flight) while that batch's kernels
+ * run: with the next batch taken ahead (prefetch_worth), a worker then
+ * waits for Redis between batches not at all.  The results go in as soon
+ * as this returns, as with any delivery; only the worker's knowledge that
+ * they did comes a batch later.  Only for results that fit DELIVER_SMALL
+ * (one reply), and one delivery at a time; 0: deliver the usual way. */
+static int deliver_async(worker *w)
+{
+    outbox *ob = w->ob;
+    if (!ob->n || w->fly.ob)
+        return 0;
+    size_t total = 0;
+    for (int i = 0; i < ob->n; i++)
+        total += ob->len[i];
+    if (total > SMALL_DELIVERY)
+        return 0;
+    rc_conn *c = w->conn;
+    rc_status st;
+    const char *sha = rc_script_sha(c, RC_SCRIPT_DELIVER_SMALL, &st);
+    if (!sha || rc_conn_keep_reserve(c, 1) != RC_OK)
+        return 0;
+    char(*res)[320] = w->resname;
+    result_names(&w->q[ob->qi], ob->n, ob->job, res);
+    const unsigned char *envs[MAXB];
+    for (int i = 0; i < ob->n; i++)
+        envs[i] = ob->buf + ob->off[i];
+    char num[3 + MAXB][16];
+    const char *av[8 + 5 * MAXB];
+    size_t al[8 + 5 * MAXB];
+    int m;
+    int k = small_args(&w->q[ob->qi], ob->n, ob->id, res, envs, ob->len, sha, num, av, al, &m, w->fly.gid);
+    rc_pipe_reset(&w->pipe);
+    (void)rc_pipe_cmd(&w->pipe, k, av, al);
+    if (rc_conn_send(c, &w->pipe) != RC_OK)
+        return 0; /* the usual way retries until Redis is back */
+    rc_conn_keep_sent(c, 1);
+    w->fly.ob = ob;
+    w->fly.m = m;
+    w->ob = ob == &w->obx[0] ? &w->obx[1] : &w->obx[0];
+    return 1;
+}
+
+/* The verdicts of the delivery in flight (deliver_async): every result
+ * went in and its entry was acked (the common case), or some job's result
+ * stream was gone (settle decides, as after any delivery).  A lost
+ * connection, a server that lost its scripts or a reply that makes no
+ * sense: the delivery is made again the usual way (deliver_many, which
+ * waits for Redis to come back); what landed twice counts once, since the
+ * master keeps one result per task and a second ack changes nothing. */
+static rc_status finish_flight(worker *w)
+{
+    outbox *ob = w->fly.ob;
+    if (!ob)
+        return RC_OK;
+    w->fly.ob = NULL;
+    rc_conn *c = w->conn;
+    redisReply *r = NULL;
+    rc_status st = rc_conn_take_kept(c, &r);
+    int m = w->fly.m, refused[MAXB] = {0};
+    if (st == RC_EREDIS && r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
+        c->sha[RC_SCRIPT_DELIVER_SMALL][0] = '\0'; /* the retry loads it again */
+    if (st == RC_OK && (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)m))
+        st = RC_EPROTO;
+    for (int g = 0; st == RC_OK && g < m; g++)
+        if (r->element[g]->type != REDIS_REPLY_INTEGER)
+            st = RC_EPROTO;
+    for (int i = 0; st == RC_OK && i < ob->n; i++)
+        refused[i] = w->fly.gid[i] >= 0 && r->element[w->fly.gid[i]]->integer == 0;
+    rc_conn_release(c, r);
+    const unsigned char *envs[MAXB];
+    for (int i = 0; i < ob->n; i++)
+        envs[i] = ob->buf + ob->off[i];
+    if (st == RC_OK)
+        st = settle(w, ob->qi, ob->n, ob->id, ob->job, envs, ob->len, refused);
+    else
+        st = deliver_many(w, ob->qi, ob->n, ob->id, ob->job, envs, ob->len, NULL, NULL, NULL);
+    ob->n = 0;
+    ob->used = 0;
+    return st;
+}
 
 static rc_status ensure_res(worker *w, size_t n)
 {
@@ -1581,35 +1718,35 @@ static rc_status send_result(worker *w, int qi, const char *id, const rc_env *ta
                 .kernel = task->kernel, .kernel_len = task->kernel_len, .payload = out, .payload_len = outlen};
     size_t n = rc_wire_size_env(&r);
     rc_status st;
-    if (w->outbox.n == MAXB || (w->outbox.n && w->outbox.qi != qi) ||
-        (w->outbox.n && w->outbox.used + n > BATCH_BYTES))
+    if (w->ob->n == MAXB || (w->ob->n && w->ob->qi != qi) ||
+        (w->ob->n && w->ob->used + n > BATCH_BYTES))
         if ((st = flush(w)) != RC_OK)
             return st;
-    if (w->outbox.used + n > w->outbox.cap) {
-        size_t cap = (w->outbox.used + n) * 2;
-        unsigned char *p = realloc(w->outbox.buf, cap);
+    if (w->ob->used + n > w->ob->cap) {
+        size_t cap = (w->ob->used + n) * 2;
+        unsigned char *p = realloc(w->ob->buf, cap);
         if (!p) {
             rc_log(w->ctx, RC_LOG_ERROR, "out of memory for a %zu-byte result; leaving task %llu to another worker",
                    n, (unsigned long long)task->rank);
             return RC_OK;
         }
-        w->outbox.buf = p;
-        w->outbox.cap = cap;
+        w->ob->buf = p;
+        w->ob->cap = cap;
     }
-    int k = w->outbox.n;
-    if ((st = rc_wire_encode(&r, &w->ctx->keys, w->q[qi].name, w->outbox.buf + w->outbox.used, n)) != RC_OK)
+    int k = w->ob->n;
+    if ((st = rc_wire_encode(&r, &w->ctx->keys, w->q[qi].name, w->ob->buf + w->ob->used, n)) != RC_OK)
         return st;
-    w->outbox.off[k] = w->outbox.used;
-    w->outbox.len[k] = n;
-    w->outbox.job[k] = task->job;
+    w->ob->off[k] = w->ob->used;
+    w->ob->len[k] = n;
+    w->ob->job[k] = task->job;
     size_t il = strlen(id);
     if (il >= ID_MAX)
         il = ID_MAX - 1; /* ids were checked shorter when taken */
-    memcpy(w->outbox.id[k], id, il);
-    w->outbox.id[k][il] = '\0';
-    w->outbox.qi = qi;
-    w->outbox.used += n;
-    w->outbox.n++;
+    memcpy(w->ob->id[k], id, il);
+    w->ob->id[k][il] = '\0';
+    w->ob->qi = qi;
+    w->ob->used += n;
+    w->ob->n++;
     w->batch_bytes += n;
     return RC_OK; /* sent at the end of the batch, with the next take */
 }
@@ -2092,6 +2229,84 @@ static rc_status setup_queues(worker *w)
     return RC_OK;
 }
 
+/* Whether to send the next take now, as this batch of nent entries
+ * starts, rather than with its delivery.  The next batch is then in hand
+ * when this one ends, and this one's delivery goes without waiting for
+ * its verdicts (deliver_async): no round trip to Redis separates the two
+ * batches, where one did with the worker idle (with tasks of 0.5-2 ms,
+ * one or two workers spent 0.82-0.87 of their time in kernels, 0.88-0.94
+ * now: BENCHMARKS.md §1, fifteenth session; on a fleet the gap is the
+ * network's round trip).  Only
+ * - for a batch expected to run PREFETCH_MIN_US or more (a shorter one
+ *   ends before the reply comes: two writes for one round trip), and at
+ *   most an eighth of a lease: the prefetched entries are pending under
+ *   our name before we know their ids, so the lease thread cannot renew
+ *   them, and prefetch_end gives back any older than half a lease;
+ * - where the next take would ride with the delivery anyway (one live
+ *   queue, no lapsed-lease scan due);
+ * - away from the job's end: with fewer than two of the pool's rounds of
+ *   batches left, a prefetched batch could wait behind this one while
+ *   another worker idles (a job of W tasks on W workers would run two of
+ *   them one after the other).  The rank and task count come from the
+ *   last entry's envelope before its MAC is checked: a forged one can
+ *   only turn prefetching on or off.
+ * With RC_OPT_MAX_BATCH 1 the caller asked for one task per take: none. */
+static int prefetch_worth(worker *w, int qi, redisReply **ents, size_t nent)
+{
+    const rc_ctx *ctx = w->ctx;
+    if (!ctx->prefetch || ctx->max_batch <= 1 || !nent || w->avg_us <= 0 || interrupted(w))
+        return 0;
+    double est = w->avg_us * (double)nent;
+    if (est < PREFETCH_MIN_US || est > (double)ctx->lease_ms * 1000.0 / 8)
+        return 0;
+    if (live_queues(w) != 1 || w->q[qi].removed || rc_now_ms() - w->q[qi].last_reclaim >= reclaim_period(ctx))
+        return 0;
+    rc_env e;
+    unsigned char *buf;
+    size_t len;
+    char id[ID_MAX];
+    if (entry_parts(ents[nent - 1], id, &buf, &len) != 0 || !buf || rc_wire_peek(buf, len, &e) != RC_OK ||
+        e.rank >= e.ntasks)
+        return 0;
+    pthread_mutex_lock(&w->mu);
+    int pool = w->q[qi].pool;
+    pthread_mutex_unlock(&w->mu);
+    uint64_t left = e.ntasks - 1 - e.rank; /* after this batch, if tasks go out in rank order */
+    return pool > 0 && w->batch > 0 && left / 2 / (uint64_t)pool >= (uint64_t)w->batch;
+}
+
+/* The batch is over: the prefetched take's reply (cmd, sent at sent_ms)
+ * is the next batch, or NULL if it brought nothing (the next take waits
+ * for work as usual).  Its entries go back untouched, no attempt counted,
+ * if !keep - the batch was cut short (a stop request, tasks running far
+ * longer than it was sized for, an error), so they were taken for tasks
+ * as short as the last - or if it went more than half a lease ago, since
+ * nobody renewed them: another worker may have taken them over. */
+static redisReply *prefetch_end(worker *w, const read_cmd *cmd, long long sent_ms, int keep)
+{
+    redisReply *t = NULL;
+    if (rc_conn_take_kept(w->conn, &t) != RC_OK) {
+        /* lost with the connection (its entries, if any, lapse after a
+           lease, or our unregister gives them back: no reply of ours
+           carried them), or refused (the next take meets the error again) */
+        if (t) freeReplyObject(t);
+        return NULL;
+    }
+    redisReply *r = NULL, **ents = NULL;
+    size_t n = 0;
+    int qi = 0;
+    read_parse(w, cmd, t, &r, &ents, &n, &qi); /* frees t if it brought nothing */
+    if (!r)
+        return NULL;
+    if (keep && rc_now_ms() - sent_ms <= w->ctx->lease_ms / 2)
+        return r;
+    hand_back_unstarted(w, qi, ents, 0, n);
+    rc_log(w->ctx, RC_LOG_DEBUG, "handed back %zu prefetched task(s): %s", n,
+           keep ? "taken more than half a lease ago" : "the batch before them was cut short");
+    freeReplyObject(r);
+    return NULL;
+}
+
 rc_status rc_worker_run(rc_ctx *ctx)
 {
     if (!ctx)
@@ -2138,6 +2353,7 @@ rc_status rc_worker_run(rc_ctx *ctx)
     w->started_ms = rc_wall_ms(); /* the clock removal markers are stamped with (rc_tombstone_check) */
     pthread_mutex_init(&w->mu, NULL);
     w->batch = 1;
+    w->ob = &w->obx[0];
     w->main_tid = (int)syscall(SYS_gettid);
     w->stop_fd = rc_ctx_stop_fd(ctx);
     if ((st = setup_queues(w)) != RC_OK)
@@ -2179,7 +2395,9 @@ rc_status rc_worker_run(rc_ctx *ctx)
             read_parse(w, &pre_cmd, pre, &r, &ents, &nent, &qi);
             pre = NULL;
         } else if (st == RC_OK) {
-            st = take(w, &r, &ents, &nent, &qi, &attempt);
+            st = finish_flight(w); /* before waiting for work: its verdicts may need acting on */
+            if (st == RC_OK)
+                st = take(w, &r, &ents, &nent, &qi, &attempt);
         }
         if (is_nogroup(w->conn, st)) {
             if (r) freeReplyObject(r);
@@ -2296,6 +2514,14 @@ rc_status rc_worker_run(rc_ctx *ctx)
                 bdesc_job = dh.job;
             }
         }
+        /* the next take goes now, while this batch runs (prefetch_worth) */
+        int pf = 0;
+        long long pf_at = 0;
+        if (prefetch_worth(w, qi, ents, nent)) {
+            read_cmd_init(w, &pre_cmd, &qi, 1, -1);
+            pf = rc_conn_prefetch_keep(w->conn, pre_cmd.n, pre_cmd.av, NULL) == RC_OK;
+            pf_at = rc_now_ms();
+        }
         size_t ran = 0;
         w->kern_n = w->refused_n = 0;
         w->batch_bytes = 0;
@@ -2375,21 +2601,30 @@ rc_status rc_worker_run(rc_ctx *ctx)
                 b = by;
             w->batch = b < 1 ? 1 : b > ctx->max_batch ? ctx->max_batch : (int)b;
         }
-        if (st == RC_OK || st == RC_EREDIS) {
+        /* the last batch's verdicts, then the next batch taken ahead: in
+           the order their replies come */
+        rc_status ff = finish_flight(w);
+        if (st == RC_OK)
+            st = ff;
+        if (pf)
+            pre = prefetch_end(w, &pre_cmd, pf_at, st == RC_OK && ran == nent && !interrupted(w));
+        if (st == RC_OK && pre && deliver_async(w)) {
+            /* this batch's results are on their way; the next batch starts now */
+        } else if (st == RC_OK || st == RC_EREDIS) {
             /* the next take rides with the delivery when it would be a plain
                read of our one queue (no lapsed-lease scan due) */
             int next = -1;
-            if (st == RC_OK && !interrupted(w) && live_queues(w) == 1 &&
+            if (st == RC_OK && !pre && !interrupted(w) && live_queues(w) == 1 &&
                 rc_now_ms() - w->q[qi].last_reclaim < reclaim_period(ctx) && !w->q[qi].removed)
                 next = qi;
             if (next >= 0)
                 read_cmd_init(w, &pre_cmd, &next, 1, idle_slice(w));
-            rc_status fs = flush_take(w, next >= 0 ? &pre_cmd : NULL, &pre);
+            rc_status fs = flush_take(w, next >= 0 ? &pre_cmd : NULL, next >= 0 ? &pre : NULL);
             if (st == RC_OK)
                 st = fs;
         } else {
-            w->outbox.n = 0; /* queue removed: nothing to deliver to */
-            w->outbox.used = 0;
+            w->ob->n = 0; /* queue removed: nothing to deliver to */
+            w->ob->used = 0;
         }
         pthread_mutex_lock(&w->mu);
         w->nb = 0;
@@ -2409,6 +2644,11 @@ rc_status rc_worker_run(rc_ctx *ctx)
         }
         if (st != RC_OK)
             break;
+    }
+    if (w->fly.ob) { /* stopped with a delivery's verdicts on their way */
+        rc_status ff = finish_flight(w);
+        if (st == RC_OK && ff != RC_OK && !is_nogroup(w->conn, ff))
+            st = ff;
     }
     if (pre) { /* stopped with entries in hand that never started: give them back */
         redisReply *pr = NULL, **pents = NULL;
@@ -2436,7 +2676,8 @@ out:
         free(w->chunks[i].bytes);
     free(w->task.out);
     free(w->res);
-    free(w->outbox.buf);
+    free(w->obx[0].buf);
+    free(w->obx[1].buf);
     rc_pipe_free(&w->pipe);
     rc_conn_free(w->conn);
     free(w);

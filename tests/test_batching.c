@@ -5,7 +5,9 @@
  * load balance or correctness.  A worker whose batch size was learned on one
  * job must not sit on another job's long tasks while other workers idle;
  * RC_OPT_MAX_BATCH 1 must really mean one task per take (and, with the
- * delivery riding on the next take, one round trip per task); the pool must
+ * delivery riding on the next take, one round trip per task); a worker
+ * taking its next task ahead (RC_OPT_PREFETCH) must not do it at a job's
+ * end, nor keep it when stopped; the pool must
  * look for lapsed leases once a period, not once per worker; and the two
  * keys this relies on - rc:{Q}:nolapsed and the job's result stream - may be
  * forged or deleted by anyone with Redis access without costing the answer.
@@ -479,6 +481,119 @@ static void t_deferred_in_flight(void)
     H_STOP_ALL();
 }
 
+/* A worker's pool size comes with its registry beats, from the second on
+ * (prefetch_worth): these beat every 100 ms. */
+static const char *const beat_fast[] = {"--heartbeat", "0.1", NULL};
+
+/* Entries worker pid holds (pending under its name). */
+static size_t held_by(pid_t pid)
+{
+    h_pend p[64];
+    size_t n = h_pending(p, 64), mine = 0;
+    for (size_t i = 0; i < n; i++)
+        mine += p[i].pid == (long)pid;
+    return mine;
+}
+
+/* The most entries pid held at once while job j ran, sampled every
+ * millisecond until its T results are in Redis (the master reads none
+ * meanwhile: it was only submitted); *tail: the most it held once T - 2
+ * results were in, i.e. with its last two tasks to run. */
+static size_t held_while_running(const rc_job *j, uint64_t T, pid_t pid, size_t *tail)
+{
+    char res[300];
+    h_res_key(j, res, sizeof res);
+    size_t most = 0;
+    *tail = 0;
+    long long dl = h_deadline(H_DEADLINE_MS);
+    for (long long done; (done = h_results(res)) < (long long)T; h_nap_ms(1)) {
+        if (h_expired(dl))
+            H_FAIL("job %s: %lld of %llu results after %d ms", rc_job_id(j), done, (unsigned long long)T,
+                   H_DEADLINE_MS);
+        size_t mine = held_by(pid);
+        if (mine > most)
+            most = mine;
+        if (done >= (long long)T - 2 && mine > *tail)
+            *tail = mine;
+    }
+    return most;
+}
+
+/* RC_OPT_PREFETCH: while a task runs, its worker has taken the next
+ * (two entries pending under its name), so no round trip to Redis
+ * separates them - but not near the job's end, where the one taken ahead
+ * could wait while another worker idles: with a pool of one, the last two
+ * tasks are taken one at a time.  --no-prefetch holds one at a time. */
+static void t_prefetch(void)
+{
+    enum { T = 16, MS = 40 };
+    static uint64_t out[2 * T];
+    uint64_t p[2];
+    static const char *const off[] = {"--heartbeat", "0.1", "--no-prefetch", NULL};
+    rc_ctx *ctx = h_ctx();
+    for (int pass = 0; pass < 2; pass++) {
+        pid_t w = h_spawn_worker(pass ? off : beat_fast);
+        h_nap_ms(300); /* its second beat: it knows the pool */
+        rc_job *j = h_sleep_job(ctx, T, MS, 20 + (uint64_t)pass, p, out);
+        H_OK(ctx, rc_job_submit(j));
+        size_t tail, most = held_while_running(j, T, w, &tail);
+        H_OK(ctx, rc_job_wait(j));
+        h_check_sleep_out(out, T, 20 + (uint64_t)pass);
+        rc_job_stats st = h_stats(j, pass ? "--no-prefetch" : "prefetch");
+        printf("%s: held at most %zu entries, %zu with the last two tasks to run; %.2f s for %d x %d ms\n",
+               pass ? "--no-prefetch" : "prefetch", most, tail, st.seconds, T, MS);
+        if (!pass) {
+            H_CHECK(most == 2, "the worker held at most %zu entries: it did not take its next task ahead", most);
+            H_CHECK(tail <= 1, "the worker held %zu entries with its last two tasks to run: it took one ahead at the "
+                               "job's end", tail);
+        } else {
+            H_CHECK(most == 1, "--no-prefetch: the worker held %zu entries at once", most);
+        }
+        H_CHECK(st.redelivered == 0, "%llu task(s) needed a second attempt", (unsigned long long)st.redelivered);
+        rc_job_destroy(j);
+        h_signal(w, SIGTERM);
+        H_EXPECT_EXIT0(w, H_DEADLINE_MS);
+    }
+    rc_ctx_destroy(ctx);
+    H_STOP_ALL();
+}
+
+/* A stop request while a task runs and the next was taken ahead: the task
+ * in hand is finished and delivered, the one taken ahead goes back
+ * untouched - no attempt counted, and as a new entry, which wakes a
+ * waiting worker at once, not one left pending under the stopped worker's
+ * name for a lapsed-lease scan to find - and another worker runs it. */
+static void t_prefetch_stop(void)
+{
+    enum { T = 12, MS = 150 };
+    static uint64_t out[2 * T];
+    uint64_t p[2];
+    rc_ctx *ctx = h_ctx();
+    pid_t w = h_spawn_worker(beat_fast);
+    h_nap_ms(300); /* its second beat: it knows the pool */
+    rc_job *j = h_sleep_job(ctx, T, MS, 31, p, out);
+    H_OK(ctx, rc_job_submit(j));
+    H_WAIT(held_by(w) == 2, H_DEADLINE_MS, "worker %ld never held a task taken ahead", (long)w);
+    h_signal(w, SIGTERM);
+    H_EXPECT_EXIT0(w, H_DEADLINE_MS);
+    h_pend pe[16];
+    size_t left = h_pending(pe, 16);
+    H_CHECK(left == 0, "%zu entr%s still pending after the worker stopped (first %s, %lld deliveries)", left,
+            left == 1 ? "y" : "ies", left ? pe[0].id : "-", left ? pe[0].deliveries : 0LL);
+    h_spawn_worker(no_args);
+    H_OK(ctx, rc_job_wait(j));
+    h_check_sleep_out(out, T, 31);
+    rc_job_stats st = h_stats(j, "stopped with a task taken ahead");
+    printf("stopped with a task taken ahead: %llu workers delivered, %llu redelivered\n",
+           (unsigned long long)st.workers_seen, (unsigned long long)st.redelivered);
+    H_CHECK(st.redelivered == 0, "the task taken ahead and handed back counted as an attempt (%llu redelivered)",
+            (unsigned long long)st.redelivered);
+    H_CHECK(st.workers_seen == 2, "%llu workers delivered, want 2", (unsigned long long)st.workers_seen);
+    rc_job_destroy(j);
+    rc_ctx_destroy(ctx);
+    H_STOP_ALL();
+}
+
 int main(int argc, char **argv)
 {
     static const h_test tests[] = {
@@ -492,6 +607,8 @@ int main(int argc, char **argv)
         {"trim_keeps_pending", t_trim_keeps_pending},
         {"trim_span", t_trim_span},
         {"deferred_in_flight", t_deferred_in_flight},
+        {"prefetch", t_prefetch},
+        {"prefetch_stop", t_prefetch_stop},
         {NULL, NULL},
     };
     return h_main(argc, argv, tests);

@@ -150,7 +150,8 @@ case_ops_inspect() {
   check "done/running/queued are numbers ($d/$r/$q)" cond 'is_uint "$d" && is_uint "$r" && is_uint "$q"' &&
     check "1 <= done ($d) and done+running+queued ($((d + r + q))) <= $tasks" \
       cond '[ "$d" -ge 1 ] && [ $((d + r + q)) -le $tasks ]' &&
-    check "running ($r) <= 2 workers" [ "$r" -le 2 ]
+    check "running ($r) <= 2 workers x 2 (each task in hand, and the next taken ahead: RC_OPT_PREFETCH)" \
+      [ "$r" -le 4 ]
   expect 0 "jobs (text)" jobs --redis "$URL" --queue pi --key-file "$key"
   check "jobs text shows the job id and kernel" grep -qE "^$job +pi " <<<"$OUT"
 
@@ -160,8 +161,8 @@ case_ops_inspect() {
   check "stats: 2 workers" [ "$(json_field workers "$line")" = 2 ]
   check "stats: 1 job" [ "$(json_field jobs "$line")" = 1 ]
   r=$(json_field tasks_running "$line") q=$(json_field tasks_queued "$line")
-  check "stats: running ($r) in [0,2], queued ($q) < $tasks" \
-    cond 'is_uint "$r" && is_uint "$q" && [ "$r" -le 2 ] && [ "$q" -lt $tasks ]'
+  check "stats: running ($r) in [0,4], queued ($q) < $tasks" \
+    cond 'is_uint "$r" && is_uint "$q" && [ "$r" -le 4 ] && [ "$q" -lt $tasks ]'
   d=$(json_field throughput_per_s "$line")
   check "stats: throughput ($d/s) is positive" awk -v x="$d" 'BEGIN { exit !(x > 0) }'
   check "stats: no auth failures" [ "$(json_field auth_failures "$line")" = 0 ]

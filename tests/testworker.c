@@ -38,7 +38,7 @@
  *
  * Options: --redis URL, --key-file F (or REDCOLL_URL / REDCOLL_KEY_FILE),
  * --queue Q, --lease S, --linger S, --threads N, --poll MS, --heartbeat S,
- * --max-attempts N, --max-batch N, --drain-timeout S, --retention S, --exit-on-abandon (exit 0
+ * --max-attempts N, --max-batch N, --no-prefetch, --drain-timeout S, --retention S, --exit-on-abandon (exit 0
  * at once when the task in hand is handed back, as pi does), -v, -q.
  * SIGTERM/SIGINT call rc_ctx_interrupt: the task in hand is finished and
  * delivered, then the worker exits 0. */
@@ -396,7 +396,7 @@ static int seconds_ms(const char *opt, const char *s, long long *ms)
 int main(int argc, char **argv)
 {
     enum { O_REDIS = 256, O_KEY, O_QUEUE, O_LEASE, O_LINGER, O_THREADS, O_POLL, O_HEARTBEAT, O_MAXATT, O_DRAIN,
-           O_ABANDON, O_RETENTION, O_MAXBATCH, O_CMDTIMEOUT };
+           O_ABANDON, O_RETENTION, O_MAXBATCH, O_CMDTIMEOUT, O_NOPREFETCH };
     static const struct option opts[] = {
         {"redis", required_argument, 0, O_REDIS},   {"key-file", required_argument, 0, O_KEY},
         {"queue", required_argument, 0, O_QUEUE},   {"lease", required_argument, 0, O_LEASE},
@@ -406,11 +406,11 @@ int main(int argc, char **argv)
         {"max-attempts", required_argument, 0, O_MAXATT}, {"drain-timeout", required_argument, 0, O_DRAIN},
         {"exit-on-abandon", no_argument, 0, O_ABANDON}, {"retention", required_argument, 0, O_RETENTION},
         {"max-batch", required_argument, 0, O_MAXBATCH}, {"command-timeout", required_argument, 0, O_CMDTIMEOUT},
-        {0, 0, 0, 0}};
+        {"no-prefetch", no_argument, 0, O_NOPREFETCH}, {0, 0, 0, 0}};
     const char *url = NULL, *key = getenv("REDCOLL_KEY_FILE"), *queue = NULL;
     long long lease = 0, linger = 0, threads = 0, poll = 0, heartbeat = 0, max_attempts = 0, drain = 0, retention = 0,
               max_batch = 0, cmd_timeout = 0;
-    int loglevel = 1, c, abandon = 0;
+    int loglevel = 1, c, abandon = 0, no_prefetch = 0;
     while ((c = getopt_long(argc, argv, "vq", opts, NULL)) != -1) {
         switch (c) {
         case O_REDIS: url = optarg; break;
@@ -423,6 +423,7 @@ int main(int argc, char **argv)
         case O_HEARTBEAT: if (seconds_ms("--heartbeat", optarg, &heartbeat)) return 2; break;
         case O_MAXATT: max_attempts = atoll(optarg); break;
         case O_MAXBATCH: max_batch = atoll(optarg); break;
+        case O_NOPREFETCH: no_prefetch = 1; break;
         case O_CMDTIMEOUT: if (seconds_ms("--command-timeout", optarg, &cmd_timeout)) return 2; break;
         case O_DRAIN: if (seconds_ms("--drain-timeout", optarg, &drain)) return 2; break;
         case O_ABANDON: abandon = 1; break;
@@ -471,6 +472,7 @@ int main(int argc, char **argv)
     if (st == RC_OK && heartbeat) st = rc_ctx_set_int(ctx, RC_OPT_HEARTBEAT_MS, heartbeat);
     if (st == RC_OK && max_attempts) st = rc_ctx_set_int(ctx, RC_OPT_MAX_ATTEMPTS, max_attempts);
     if (st == RC_OK && max_batch) st = rc_ctx_set_int(ctx, RC_OPT_MAX_BATCH, max_batch);
+    if (st == RC_OK && no_prefetch) st = rc_ctx_set_int(ctx, RC_OPT_PREFETCH, 0);
     if (st == RC_OK && cmd_timeout) st = rc_ctx_set_int(ctx, RC_OPT_COMMAND_TIMEOUT_MS, cmd_timeout);
     if (st == RC_OK && drain) st = rc_ctx_set_int(ctx, RC_OPT_DRAIN_TIMEOUT_MS, drain);
     if (st == RC_OK && abandon) st = rc_ctx_set_abandon_handler(ctx, exit_on_abandon, NULL);
