@@ -176,7 +176,8 @@ typedef struct worker {
     outbox *ob;
     struct {
         outbox *ob;
-        int m, gid[MAXB];     /* DELIVER_SMALL's verdict groups (small_args) */
+        int nx;               /* a MULTI's XADDs (trip_pipe); -1: DELIVER_SMALL, with ... */
+        int m, gid[MAXB];     /* ... its verdict groups (small_args) */
     } fly;
     int batch;                /* entries to take next time (adapts to task length) */
     double avg_us;            /* running mean of one task's kernel time */
@@ -1193,30 +1194,14 @@ static rc_status verdicts(rc_conn *c, redisReply *r, int n, int *refused)
     return st;
 }
 
-/* One delivery round trip: MULTI, an XADD ... NOMKSTREAM per result, the
- * DELIVER script (acks the entries whose result stream exists), EXEC, and
- * optionally the next take.  Results are referenced, not copied, on their
- * way to the socket.  On RC_OK refused[i] says entry i was left alone
- * because its result stream is gone. */
-static rc_status deliver_trip(worker *w, int qi, int n, char (*ids)[ID_MAX], char (*res)[320],
-                              const unsigned char *const *envs, const size_t *lens, const read_cmd *next,
-                              redisReply **next_reply, int *refused)
+/* The MULTI of a delivery too large for DELIVER_SMALL into the worker's
+ * pipe: an XADD ... NOMKSTREAM per result, DELIVER (its arguments in
+ * av/al, 6 + 3n slots, kept for a NOSCRIPT retry), EXEC.  Returns the
+ * number of XADDs. */
+static int trip_pipe(worker *w, int qi, int n, char (*ids)[ID_MAX], char (*res)[320], const unsigned char *const *envs,
+                     const size_t *lens, const char *sha, char *nk, size_t nklen, const char **av, size_t *al)
 {
-    wqueue *q = &w->q[qi];
-    rc_conn *c = w->conn;
     rc_pipe *p = &w->pipe;
-    rc_status st;
-    size_t total = 0;
-    for (int i = 0; i < n; i++)
-        total += lens[i];
-    if (total <= SMALL_DELIVERY)
-        return deliver_small(w, qi, n, ids, res, envs, lens, next, next_reply, refused);
-    const char *sha = rc_script_sha(c, RC_SCRIPT_DELIVER, &st);
-    if (!sha)
-        return st;
-    char nk[16];
-    const char *av[6 + 3 * MAXB];
-    size_t al[6 + 3 * MAXB];
     int nx = 0;
     rc_pipe_reset(p);
     (void)rc_pipe_cmd(p, 1, (const char *[]){"MULTI"}, NULL);
@@ -1228,32 +1213,45 @@ static rc_status deliver_trip(worker *w, int qi, int n, char (*ids)[ID_MAX], cha
         (void)rc_pipe_cmd(p, 6, xa, xl);
         nx++;
     }
-    int k = delivery_args(q, n, ids, res, lens, sha, nk, sizeof nk, av, al);
+    int k = delivery_args(&w->q[qi], n, ids, res, lens, sha, nk, nklen, av, al);
     (void)rc_pipe_cmd(p, k, av, al);
     (void)rc_pipe_cmd(p, 1, (const char *[]){"EXEC"}, NULL);
-    if (next)
-        (void)rc_pipe_cmd(p, next->n, next->av, NULL);
-    if ((st = rc_conn_send(c, p)) != RC_OK)
-        return st;
-    /* +OK, +QUEUED per command (an error there aborts the EXEC), the EXEC */
+    return nx;
+}
+
+/* The nx + 3 replies of trip_pipe's MULTI, read with get (rc_conn_get,
+ * or rc_conn_take_kept for a delivery in flight): +OK, +QUEUED per command
+ * (an error there aborts the EXEC), the EXEC, whose reply goes to *exec.
+ * Returns the first failure; with the connection gone (RC_EREDIS without
+ * one, or RC_EAGAIN from a kept reply it lost), at once. */
+static rc_status trip_read(rc_conn *c, int nx, rc_status (*get)(rc_conn *, redisReply **), redisReply **exec)
+{
     rc_status first = RC_OK;
-    redisReply *exec = NULL;
+    *exec = NULL;
     for (int i = 0; i < nx + 3; i++) {
         redisReply *r = NULL;
-        rc_status g = rc_conn_get(c, &r);
-        if (g == RC_EREDIS && !c->c)
-            return g; /* connection gone: nothing more to read */
+        rc_status g = get(c, &r);
+        if ((g == RC_EREDIS && !c->c) || g == RC_EAGAIN) {
+            if (r) freeReplyObject(r);
+            return g;
+        }
         if (g != RC_OK && first == RC_OK)
             first = g;
         if (i == nx + 2)
-            exec = r;
+            *exec = r;
         else if (r)
             freeReplyObject(r);
     }
-    if (next)
-        read_next_take(w, next, next_reply,
-                       first == RC_OK && exec && exec->type == REDIS_REPLY_ARRAY &&
-                           exec->elements == (size_t)nx + 1 && all_ones(exec->element[nx], (size_t)n));
+    return first;
+}
+
+/* The EXEC of trip_pipe's MULTI (freed here; first: trip_read's status)
+ * into refused[], one per entry: RC_OK, or why not - *noscript when the
+ * server had lost DELIVER (the results went in; the acks did not). */
+static rc_status trip_verdicts(rc_conn *c, rc_status first, redisReply *exec, int nx, int n, int *refused,
+                               int *noscript)
+{
+    *noscript = 0;
     if (!exec || exec->type != REDIS_REPLY_ARRAY || exec->elements != (size_t)nx + 1) {
         if (exec && exec->type == REDIS_REPLY_ERROR)
             snprintf(c->err, sizeof c->err, "Redis refused the delivery: %.*s", (int)exec->len, exec->str);
@@ -1264,16 +1262,10 @@ static rc_status deliver_trip(worker *w, int qi, int n, char (*ids)[ID_MAX], cha
     }
     redisReply *ack = exec->element[nx];
     if (ack->type == REDIS_REPLY_ERROR && strncmp(ack->str, "NOSCRIPT", 8) == 0) {
-        /* the server lost its scripts (restart, SCRIPT FLUSH) after we
-           loaded ours: the results went in; ack on their own */
         freeReplyObject(exec);
         c->sha[RC_SCRIPT_DELIVER][0] = '\0';
-        redisReply *r = NULL;
-        st = rc_script(c, RC_SCRIPT_DELIVER, &r, 1 + n, 1 + 2 * n, av + 3, al + 3);
-        if (st == RC_OK)
-            return verdicts(c, r, n, refused);
-        if (r) freeReplyObject(r);
-        return st;
+        *noscript = 1;
+        return RC_EREDIS;
     }
     if (ack->type != REDIS_REPLY_ARRAY) {
         if (ack->type == REDIS_REPLY_ERROR)
@@ -1288,6 +1280,55 @@ static rc_status deliver_trip(worker *w, int qi, int n, char (*ids)[ID_MAX], cha
     exec->elements = (size_t)nx;
     freeReplyObject(exec);
     return verdicts(c, ack, n, refused);
+}
+
+/* One delivery round trip: MULTI, an XADD ... NOMKSTREAM per result, the
+ * DELIVER script (acks the entries whose result stream exists), EXEC, and
+ * optionally the next take.  Results are referenced, not copied, on their
+ * way to the socket.  On RC_OK refused[i] says entry i was left alone
+ * because its result stream is gone. */
+static rc_status deliver_trip(worker *w, int qi, int n, char (*ids)[ID_MAX], char (*res)[320],
+                              const unsigned char *const *envs, const size_t *lens, const read_cmd *next,
+                              redisReply **next_reply, int *refused)
+{
+    rc_conn *c = w->conn;
+    rc_status st;
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += lens[i];
+    if (total <= SMALL_DELIVERY)
+        return deliver_small(w, qi, n, ids, res, envs, lens, next, next_reply, refused);
+    const char *sha = rc_script_sha(c, RC_SCRIPT_DELIVER, &st);
+    if (!sha)
+        return st;
+    char nk[16];
+    const char *av[6 + 3 * MAXB];
+    size_t al[6 + 3 * MAXB];
+    int nx = trip_pipe(w, qi, n, ids, res, envs, lens, sha, nk, sizeof nk, av, al);
+    if (next)
+        (void)rc_pipe_cmd(&w->pipe, next->n, next->av, NULL);
+    if ((st = rc_conn_send(c, &w->pipe)) != RC_OK)
+        return st;
+    redisReply *exec = NULL;
+    rc_status first = trip_read(c, nx, rc_conn_get, &exec);
+    if (first == RC_EREDIS && !c->c)
+        return first; /* connection gone: nothing more to read */
+    if (next)
+        read_next_take(w, next, next_reply,
+                       first == RC_OK && exec && exec->type == REDIS_REPLY_ARRAY &&
+                           exec->elements == (size_t)nx + 1 && all_ones(exec->element[nx], (size_t)n));
+    int noscript;
+    st = trip_verdicts(c, first, exec, nx, n, refused, &noscript);
+    if (noscript) {
+        /* the server lost its scripts (restart, SCRIPT FLUSH) after we
+           loaded ours: the results went in; ack on their own */
+        redisReply *r = NULL;
+        st = rc_script(c, RC_SCRIPT_DELIVER, &r, 1 + n, 1 + 2 * n, av + 3, al + 3);
+        if (st == RC_OK)
+            return verdicts(c, r, n, refused);
+        if (r) freeReplyObject(r);
+    }
+    return st;
 }
 
 /* Each entry's result stream name, into res (a batch is mostly one job's:
@@ -1415,9 +1456,9 @@ static rc_status flush(worker *w) { return flush_take(w, NULL, NULL); }
  * read at the next batch's end (finish_flight) while that batch's kernels
  * run: with the next batch taken ahead (prefetch_worth), a worker then
  * waits for Redis between batches not at all.  The results go in as soon
- * as this returns, as with any delivery; only the worker's knowledge that
- * they did comes a batch later.  Only for results that fit DELIVER_SMALL
- * (one reply), and one delivery at a time; 0: deliver the usual way. */
+ * as Redis reads them, as with any delivery; only the worker's knowledge
+ * that they did comes a batch later.  One delivery at a time; 0: deliver
+ * the usual way. */
 static int deliver_async(worker *w)
 {
     outbox *ob = w->ob;
@@ -1426,30 +1467,34 @@ static int deliver_async(worker *w)
     size_t total = 0;
     for (int i = 0; i < ob->n; i++)
         total += ob->len[i];
-    if (total > SMALL_DELIVERY)
-        return 0;
     rc_conn *c = w->conn;
     rc_status st;
-    const char *sha = rc_script_sha(c, RC_SCRIPT_DELIVER_SMALL, &st);
-    if (!sha || rc_conn_keep_reserve(c, 1) != RC_OK)
+    int small = total <= SMALL_DELIVERY;
+    const char *sha = rc_script_sha(c, small ? RC_SCRIPT_DELIVER_SMALL : RC_SCRIPT_DELIVER, &st);
+    if (!sha)
         return 0;
     char(*res)[320] = w->resname;
     result_names(&w->q[ob->qi], ob->n, ob->job, res);
     const unsigned char *envs[MAXB];
     for (int i = 0; i < ob->n; i++)
         envs[i] = ob->buf + ob->off[i];
-    char num[3 + MAXB][16];
+    char num[3 + MAXB][16], nk[16];
     const char *av[8 + 5 * MAXB];
     size_t al[8 + 5 * MAXB];
-    int m;
-    int k = small_args(&w->q[ob->qi], ob->n, ob->id, res, envs, ob->len, sha, num, av, al, &m, w->fly.gid);
-    rc_pipe_reset(&w->pipe);
-    (void)rc_pipe_cmd(&w->pipe, k, av, al);
-    if (rc_conn_send(c, &w->pipe) != RC_OK)
+    int replies = 1;
+    w->fly.nx = -1;
+    if (small) {
+        int k = small_args(&w->q[ob->qi], ob->n, ob->id, res, envs, ob->len, sha, num, av, al, &w->fly.m, w->fly.gid);
+        rc_pipe_reset(&w->pipe);
+        (void)rc_pipe_cmd(&w->pipe, k, av, al);
+    } else {
+        w->fly.nx = trip_pipe(w, ob->qi, ob->n, ob->id, res, envs, ob->len, sha, nk, sizeof nk, av, al);
+        replies = w->fly.nx + 3;
+    }
+    if (rc_conn_keep_reserve(c, replies) != RC_OK || rc_conn_send(c, &w->pipe) != RC_OK)
         return 0; /* the usual way retries until Redis is back */
-    rc_conn_keep_sent(c, 1);
+    rc_conn_keep_sent(c, replies);
     w->fly.ob = ob;
-    w->fly.m = m;
     w->ob = ob == &w->obx[0] ? &w->obx[1] : &w->obx[0];
     return 1;
 }
@@ -1468,19 +1513,33 @@ static rc_status finish_flight(worker *w)
         return RC_OK;
     w->fly.ob = NULL;
     rc_conn *c = w->conn;
-    redisReply *r = NULL;
-    rc_status st = rc_conn_take_kept(c, &r);
-    int m = w->fly.m, refused[MAXB] = {0};
-    if (st == RC_EREDIS && r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
-        c->sha[RC_SCRIPT_DELIVER_SMALL][0] = '\0'; /* the retry loads it again */
-    if (st == RC_OK && (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)m))
-        st = RC_EPROTO;
-    for (int g = 0; st == RC_OK && g < m; g++)
-        if (r->element[g]->type != REDIS_REPLY_INTEGER)
+    int refused[MAXB] = {0};
+    rc_status st;
+    if (w->fly.nx >= 0) {
+        redisReply *exec = NULL;
+        rc_status first = trip_read(c, w->fly.nx, rc_conn_take_kept, &exec);
+        int noscript;
+        if ((first == RC_EREDIS && !c->c) || first == RC_EAGAIN) {
+            if (exec) freeReplyObject(exec);
+            st = first;
+        } else {
+            st = trip_verdicts(c, first, exec, w->fly.nx, ob->n, refused, &noscript);
+        }
+    } else {
+        redisReply *r = NULL;
+        st = rc_conn_take_kept(c, &r);
+        int m = w->fly.m;
+        if (st == RC_EREDIS && r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
+            c->sha[RC_SCRIPT_DELIVER_SMALL][0] = '\0'; /* the retry loads it again */
+        if (st == RC_OK && (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)m))
             st = RC_EPROTO;
-    for (int i = 0; st == RC_OK && i < ob->n; i++)
-        refused[i] = w->fly.gid[i] >= 0 && r->element[w->fly.gid[i]]->integer == 0;
-    rc_conn_release(c, r);
+        for (int g = 0; st == RC_OK && g < m; g++)
+            if (r->element[g]->type != REDIS_REPLY_INTEGER)
+                st = RC_EPROTO;
+        for (int i = 0; st == RC_OK && i < ob->n; i++)
+            refused[i] = w->fly.gid[i] >= 0 && r->element[w->fly.gid[i]]->integer == 0;
+        rc_conn_release(c, r);
+    }
     const unsigned char *envs[MAXB];
     for (int i = 0; i < ob->n; i++)
         envs[i] = ob->buf + ob->off[i];

@@ -520,7 +520,8 @@ static size_t held_while_running(const rc_job *j, uint64_t T, pid_t pid, size_t 
 }
 
 /* RC_OPT_PREFETCH: while a task runs, its worker has taken the next
- * (two entries pending under its name), so no round trip to Redis
+ * (two entries pending under its name, three while the last delivery is
+ * on its way), so no round trip to Redis
  * separates them - but not near the job's end, where the one taken ahead
  * could wait while another worker idles: with a pool of one, the last two
  * tasks are taken one at a time.  --no-prefetch holds one at a time. */
@@ -543,7 +544,9 @@ static void t_prefetch(void)
         printf("%s: held at most %zu entries, %zu with the last two tasks to run; %.2f s for %d x %d ms\n",
                pass ? "--no-prefetch" : "prefetch", most, tail, st.seconds, T, MS);
         if (!pass) {
-            H_CHECK(most == 2, "the worker held at most %zu entries: it did not take its next task ahead", most);
+            /* 3 for a moment: the last delivery on its way, not yet acked */
+            H_CHECK(most >= 2 && most <= 3, "the worker held at most %zu entries: it did not take its next task ahead",
+                    most);
             H_CHECK(tail <= 1, "the worker held %zu entries with its last two tasks to run: it took one ahead at the "
                                "job's end", tail);
         } else {
@@ -594,6 +597,65 @@ static void t_prefetch_stop(void)
     H_STOP_ALL();
 }
 
+/* Results too large for DELIVER_SMALL (96 KiB a task: a MULTI) also go
+ * without waiting for their verdicts while the next task runs; a verdict
+ * lost with the connection, or refused by a server that lost its scripts,
+ * makes the worker deliver again.  Every output exact, none missing. */
+static void t_prefetch_large(void)
+{
+    enum { T = 24, MS = 30, CHUNK = 12288 };
+    static double in[T * CHUNK], out[T * CHUNK];
+    for (size_t i = 0; i < (size_t)T * CHUNK; i++)
+        in[i] = (double)(i % 1000) * 0.5 + 1.0;
+    memset(out, 0, sizeof out);
+    rc_ctx *ctx = h_ctx();
+    pid_t w = h_spawn_worker(beat_fast);
+    h_nap_ms(300); /* its second beat: it knows the pool */
+    uint64_t pa[3] = {MS, 0, 0};
+    rc_job *j = NULL;
+    H_OK(ctx, rc_job_create(ctx, "record", T, &j));
+    H_OK(ctx, rc_job_bcast(j, pa, 3, RC_UINT64));
+    H_OK(ctx, rc_job_scatter(j, in, CHUNK, RC_DOUBLE));
+    H_OK(ctx, rc_job_gather(j, out, CHUNK, RC_DOUBLE));
+    H_OK(ctx, rc_job_submit(j));
+    char res[300];
+    h_res_key(j, res, sizeof res);
+    size_t most = 0;
+    int flushed = 0, killed = 0;
+    long long dl = h_deadline(H_DEADLINE_MS);
+    for (long long done; (done = h_results(res)) < T; h_nap_ms(1)) {
+        if (h_expired(dl))
+            H_FAIL("%lld of %d results after %d ms", done, T, H_DEADLINE_MS);
+        size_t mine = held_by(w);
+        if (mine > most)
+            most = mine;
+        if (!flushed && done >= 6) {
+            freeReplyObject(h_cmd("SCRIPT FLUSH"));
+            flushed = 1;
+        } else if (!killed && done >= 14) {
+            redisReply *r = h_cmd("CLIENT KILL TYPE normal SKIPME yes");
+            killed = (int)r->integer;
+            freeReplyObject(r);
+        }
+    }
+    H_OK(ctx, rc_job_wait(j));
+    size_t bad = 0;
+    for (size_t i = 0; i < (size_t)T * CHUNK; i++)
+        bad += out[i] != in[i] * in[i];
+    rc_job_stats st = h_stats(j, "96 KiB results");
+    printf("96 KiB results: held at most %zu entries; scripts flushed %d, %d connections killed; %zu wrong\n", most,
+           flushed, killed, bad);
+    H_CHECK(bad == 0, "%zu of %d outputs wrong", bad, T * CHUNK);
+    H_CHECK(most >= 2 && most <= 3, "the worker held at most %zu entries (3: a delivery on its way, the task "
+            "running, the next)", most);
+    H_EQ_U64(st.done, T);
+    rc_job_destroy(j);
+    h_signal(w, SIGTERM);
+    H_EXPECT_EXIT0(w, H_DEADLINE_MS);
+    rc_ctx_destroy(ctx);
+    H_STOP_ALL();
+}
+
 int main(int argc, char **argv)
 {
     static const h_test tests[] = {
@@ -609,6 +671,7 @@ int main(int argc, char **argv)
         {"deferred_in_flight", t_deferred_in_flight},
         {"prefetch", t_prefetch},
         {"prefetch_stop", t_prefetch_stop},
+        {"prefetch_large", t_prefetch_large},
         {NULL, NULL},
     };
     return h_main(argc, argv, tests);
