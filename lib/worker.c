@@ -113,6 +113,22 @@ typedef struct outbox {
     int n, qi;
 } outbox;
 
+/* The result envelopes of outbox ob, in order. */
+static void outbox_envs(const outbox *ob, const unsigned char **envs)
+{
+    for (int i = 0; i < ob->n; i++)
+        envs[i] = ob->buf + ob->off[i];
+}
+
+/* n results of these lengths go through DELIVER_SMALL (else a MULTI). */
+static int fits_small(const size_t *lens, int n)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += lens[i];
+    return total <= SMALL_DELIVERY;
+}
+
 typedef struct worker {
     rc_ctx *ctx;
     rc_conn *conn;
@@ -1125,6 +1141,24 @@ static int all_ones(const redisReply *r, size_t n)
 /* A delivery of small results: one EVALSHA of DELIVER_SMALL (and the next
  * take), the same semantics as the MULTI of deliver_trip.  On RC_OK
  * refused[i] says entry i was left alone because its result stream is gone. */
+/* DELIVER_SMALL's reply r (st: how it came; released here) into refused[]:
+ * one verdict per result stream, gid[i] entry i's (1: its results went in
+ * and were acked; plain acks, gid -1, always are). */
+static rc_status small_verdicts(rc_conn *c, rc_status st, redisReply *r, int n, int m, const int *gid, int *refused)
+{
+    if (st == RC_OK && (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)m))
+        st = RC_EPROTO;
+    for (int g = 0; st == RC_OK && g < m; g++)
+        if (r->element[g]->type != REDIS_REPLY_INTEGER)
+            st = RC_EPROTO;
+    for (int i = 0; st == RC_OK && i < n; i++)
+        refused[i] = gid[i] >= 0 && r->element[gid[i]]->integer == 0;
+    if (st == RC_EPROTO)
+        snprintf(c->err, sizeof c->err, "unexpected reply from the delivery script");
+    rc_conn_release(c, r);
+    return st;
+}
+
 static rc_status deliver_small(worker *w, int qi, int n, char (*ids)[ID_MAX], char (*res)[320],
                                const unsigned char *const *envs, const size_t *lens, const read_cmd *next,
                                redisReply **next_reply, int *refused)
@@ -1162,19 +1196,7 @@ static rc_status deliver_small(worker *w, int qi, int n, char (*ids)[ID_MAX], ch
         if (c->c)
             st = rc_script(c, RC_SCRIPT_DELIVER_SMALL, &r, 1 + m, k - 4 - m, av + 3, al + 3);
     }
-    /* one verdict per result stream (1: its results went in and were acked);
-       plain acks always are */
-    if (st == RC_OK && (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)m))
-        st = RC_EPROTO;
-    for (int g = 0; st == RC_OK && g < m; g++)
-        if (r->element[g]->type != REDIS_REPLY_INTEGER)
-            st = RC_EPROTO;
-    for (int i = 0; st == RC_OK && i < n; i++)
-        refused[i] = gid[i] >= 0 && r->element[gid[i]]->integer == 0;
-    if (st == RC_EPROTO)
-        snprintf(c->err, sizeof c->err, "unexpected reply from the delivery script");
-    rc_conn_release(c, r);
-    return st;
+    return small_verdicts(c, st, r, n, m, gid, refused);
 }
 
 /* The DELIVER script's array (one integer per entry, 0: its result stream
@@ -1293,10 +1315,7 @@ static rc_status deliver_trip(worker *w, int qi, int n, char (*ids)[ID_MAX], cha
 {
     rc_conn *c = w->conn;
     rc_status st;
-    size_t total = 0;
-    for (int i = 0; i < n; i++)
-        total += lens[i];
-    if (total <= SMALL_DELIVERY)
+    if (fits_small(lens, n))
         return deliver_small(w, qi, n, ids, res, envs, lens, next, next_reply, refused);
     const char *sha = rc_script_sha(c, RC_SCRIPT_DELIVER, &st);
     if (!sha)
@@ -1441,8 +1460,7 @@ static rc_status flush_take(worker *w, const read_cmd *next, redisReply **next_r
     if (!n)
         return RC_OK;
     const unsigned char *envs[MAXB];
-    for (int i = 0; i < n; i++)
-        envs[i] = w->ob->buf + w->ob->off[i];
+    outbox_envs(w->ob, envs);
     rc_status st = deliver_many(w, w->ob->qi, n, w->ob->id, w->ob->job, envs, w->ob->len, NULL, next,
                                 next_reply);
     w->ob->n = 0;
@@ -1464,20 +1482,16 @@ static int deliver_async(worker *w)
     outbox *ob = w->ob;
     if (!ob->n || w->fly.ob)
         return 0;
-    size_t total = 0;
-    for (int i = 0; i < ob->n; i++)
-        total += ob->len[i];
     rc_conn *c = w->conn;
     rc_status st;
-    int small = total <= SMALL_DELIVERY;
+    int small = fits_small(ob->len, ob->n);
     const char *sha = rc_script_sha(c, small ? RC_SCRIPT_DELIVER_SMALL : RC_SCRIPT_DELIVER, &st);
     if (!sha)
         return 0;
     char(*res)[320] = w->resname;
     result_names(&w->q[ob->qi], ob->n, ob->job, res);
     const unsigned char *envs[MAXB];
-    for (int i = 0; i < ob->n; i++)
-        envs[i] = ob->buf + ob->off[i];
+    outbox_envs(ob, envs);
     char num[3 + MAXB][16], nk[16];
     const char *av[8 + 5 * MAXB];
     size_t al[8 + 5 * MAXB];
@@ -1528,21 +1542,12 @@ static rc_status finish_flight(worker *w)
     } else {
         redisReply *r = NULL;
         st = rc_conn_take_kept(c, &r);
-        int m = w->fly.m;
         if (st == RC_EREDIS && r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
             c->sha[RC_SCRIPT_DELIVER_SMALL][0] = '\0'; /* the retry loads it again */
-        if (st == RC_OK && (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)m))
-            st = RC_EPROTO;
-        for (int g = 0; st == RC_OK && g < m; g++)
-            if (r->element[g]->type != REDIS_REPLY_INTEGER)
-                st = RC_EPROTO;
-        for (int i = 0; st == RC_OK && i < ob->n; i++)
-            refused[i] = w->fly.gid[i] >= 0 && r->element[w->fly.gid[i]]->integer == 0;
-        rc_conn_release(c, r);
+        st = small_verdicts(c, st, r, ob->n, w->fly.m, w->fly.gid, refused);
     }
     const unsigned char *envs[MAXB];
-    for (int i = 0; i < ob->n; i++)
-        envs[i] = ob->buf + ob->off[i];
+    outbox_envs(ob, envs);
     if (st == RC_OK)
         st = settle(w, ob->qi, ob->n, ob->id, ob->job, envs, ob->len, refused);
     else
