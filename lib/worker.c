@@ -46,6 +46,7 @@
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
@@ -199,7 +200,9 @@ typedef struct worker {
     double avg_us;            /* running mean of one task's kernel time */
     long long kern_us;        /* kernel wall time of the batch in hand */
     long long cpu0;           /* this thread's CPU time when the batch started */
-    long vcsw0, ivcsw0;       /* and its context switches (voluntary, involuntary) */
+    long long wait0;          /* and its time runnable but not running (sched_fd), us */
+    long vcsw0, ivcsw0;       /* its context switches (voluntary, involuntary), without sched_fd */
+    int sched_fd;             /* /proc/thread-self/schedstat of this thread, or -1 */
     int kern_n, refused_n;    /* kernels run and entries refused in it */
     uint64_t sized_job;       /* the job whose tasks' length set `batch` */
     char sized_kernel[RC_KERNEL_MAX + 1]; /* and its kernel */
@@ -250,27 +253,58 @@ static long long thread_cpu_us(void)
     return (long long)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
+/* How long this thread has waited runnable for a CPU, in us: the second
+ * field of its schedstat (CONFIG_SCHED_INFO; -1 without it).  Not the
+ * first field for CPU time: that lags by up to a scheduler tick for a
+ * running thread, where CLOCK_THREAD_CPUTIME_ID does not. */
+static long long thread_wait_us(const worker *w)
+{
+    char buf[96];
+    ssize_t n = w->sched_fd >= 0 ? pread(w->sched_fd, buf, sizeof buf - 1, 0) : -1;
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    char *end;
+    (void)strtoull(buf, &end, 10);
+    if (end == buf || *end != ' ')
+        return -1;
+    const char *p = end + 1;
+    unsigned long long wait = strtoull(p, &end, 10);
+    return end == p ? -1 : (long long)(wait / 1000);
+}
+
 static void batch_clock_start(worker *w)
 {
-    struct rusage ru;
     w->cpu0 = thread_cpu_us();
+    if ((w->wait0 = thread_wait_us(w)) >= 0)
+        return;
+    struct rusage ru;
     if (getrusage(RUSAGE_THREAD, &ru) == 0) {
         w->vcsw0 = ru.ru_nvcsw;
         w->ivcsw0 = ru.ru_nivcsw;
     }
 }
 
-/* How long the kernels of a batch took, for sizing batches.  Their wall
- * time, unless that was mostly spent descheduled (many workers per core):
- * then this thread's CPU time, or batching would turn itself off exactly
- * when Redis is busiest.  Descheduled, not waiting: a kernel that sleeps or
- * waits for I/O switches out voluntarily and keeps its wall time, which is
- * how long it holds the task. */
+/* How long the kernels of a batch held their tasks, for sizing batches:
+ * their wall time less the time this thread waited for a CPU (many
+ * workers per core), or batching would turn itself off exactly when Redis
+ * is busiest.  A kernel that sleeps or waits for I/O keeps that time: it
+ * holds the task.  Without schedstat, a guess from context switches: the
+ * wall time unless more of them were involuntary, then the CPU time - which
+ * takes a sleeping kernel preempted twice for a short one (a batch sized
+ * for it is cut short when its tasks run long, at a round trip's cost). */
 static long long kernel_time(const worker *w)
 {
     long long cpu = thread_cpu_us() - w->cpu0;
+    if (cpu > w->kern_us)
+        cpu = w->kern_us;
+    if (w->wait0 >= 0) {
+        /* the wait counted is the whole batch's, kernels' or not */
+        long long wait = thread_wait_us(w), held = w->kern_us - (wait >= w->wait0 ? wait - w->wait0 : 0);
+        return held > cpu ? held : cpu;
+    }
     if (cpu >= w->kern_us / 2)
-        return cpu < w->kern_us ? cpu : w->kern_us;
+        return cpu;
     struct rusage ru;
     if (getrusage(RUSAGE_THREAD, &ru) == 0 && ru.ru_nivcsw - w->ivcsw0 > ru.ru_nvcsw - w->vcsw0)
         return cpu;
@@ -2388,6 +2422,7 @@ rc_status rc_worker_run(rc_ctx *ctx)
     if (!w)
         return rc_seterr(ctx, RC_ENOMEM, "out of memory");
     w->ctx = ctx;
+    w->sched_fd = -1;
     w->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (w->tick_fd < 0) {
         int e = errno;
@@ -2419,6 +2454,7 @@ rc_status rc_worker_run(rc_ctx *ctx)
     w->batch = 1;
     w->ob = &w->obx[0];
     w->main_tid = (int)syscall(SYS_gettid);
+    w->sched_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC); /* -1: kernel_time guesses */
     w->stop_fd = rc_ctx_stop_fd(ctx);
     if ((st = setup_queues(w)) != RC_OK)
         goto out;
@@ -2733,6 +2769,8 @@ out:
     pthread_mutex_destroy(&w->mu);
     close(w->tick_fd);
     close(w->wake_fd);
+    if (w->sched_fd >= 0)
+        close(w->sched_fd);
     free(w->keypath);
     for (int i = 0; i < JOB_CACHE; i++)
         free(w->cache[i].blob);

@@ -22,7 +22,7 @@ set(rc_integration_faults
   result_lost stop_long_poll unseen_at_exit)
 set(rc_integration_batching
   job_switch long_batch one_at_a_time scan_once nolapsed_forged result_stream_deleted mixed_delivery
-  trim_keeps_pending trim_span deferred_in_flight prefetch prefetch_stop prefetch_large)
+  trim_keeps_pending trim_span deferred_in_flight prefetch prefetch_stop prefetch_large crowded_sleeper)
 
 foreach(prog collectives faults batching)
   add_executable(test_${prog} test_${prog}.c)

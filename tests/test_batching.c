@@ -16,6 +16,8 @@
 #include "harness.h"
 #include "internal.h" /* the queue scripts, for trim_span */
 
+#include <sched.h>
+
 static const char *const no_args[] = {NULL};
 
 /* How many of tasks [0, T) each worker ran; returns the most any one ran
@@ -656,6 +658,66 @@ static void t_prefetch_large(void)
     H_STOP_ALL();
 }
 
+/* A worker sharing its CPU with busy processes, running tasks that are
+ * preempted (here they yield, which the scheduler counts alike) more often
+ * than they sleep, 25 ms each: the worker must see that they hold their
+ * tasks 25 ms - the time waited for the CPU is not theirs, the sleep is -
+ * and take them one at a time, not a batch sized for short tasks whose
+ * unstarted rest it then hands back.  The worker and three spinning
+ * children are pinned to one CPU. */
+static void t_crowded_sleeper(void)
+{
+    enum { T = 16, MS = 25, YIELDS = 6, HOGS = 3 };
+    static const char *const dbg[] = {"--heartbeat", "0.1", "-v", "-v", NULL};
+    static uint64_t out[2 * T];
+    cpu_set_t all, one;
+    H_CHECK(sched_getaffinity(0, sizeof all, &all) == 0, "sched_getaffinity: %s", strerror(errno));
+    int cpu = 0;
+    while (cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &all))
+        cpu++;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    H_CHECK(sched_setaffinity(0, sizeof one, &one) == 0, "sched_setaffinity: %s", strerror(errno));
+    pid_t hog[HOGS];
+    for (int i = 0; i < HOGS; i++) {
+        if ((hog[i] = fork()) < 0)
+            H_FAIL("fork: %s", strerror(errno));
+        if (hog[i] == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            for (volatile unsigned long spin = 0;; spin++)
+                ;
+        }
+    }
+    pid_t w = h_spawn_worker(dbg); /* pinned too: it inherits the mask */
+    H_CHECK(sched_setaffinity(0, sizeof all, &all) == 0, "sched_setaffinity: %s", strerror(errno));
+    h_nap_ms(300); /* its second beat: it knows the pool */
+    rc_ctx *ctx = h_ctx();
+    uint64_t pa[3] = {MS, 61, YIELDS};
+    rc_job *j = NULL;
+    memset(out, 0xEE, sizeof out);
+    H_OK(ctx, rc_job_create(ctx, "sleep", T, &j));
+    H_OK(ctx, rc_job_bcast(j, pa, 3, RC_UINT64));
+    H_OK(ctx, rc_job_gather(j, out, 2, RC_UINT64));
+    H_OK(ctx, rc_job_submit(j));
+    size_t tail, most = held_while_running(j, T, w, &tail);
+    H_OK(ctx, rc_job_wait(j));
+    for (int i = 0; i < HOGS; i++) {
+        kill(hog[i], SIGKILL);
+        (void)waitpid(hog[i], NULL, 0);
+    }
+    h_check_sleep_out(out, T, 61);
+    char *log = h_worker_log(w);
+    const char *cut = log ? strstr(log, "run long") : NULL;
+    printf("sleeping tasks on a crowded CPU: held at most %zu entries\n", most);
+    H_CHECK(log && !cut, "the worker took 25 ms sleeps for short tasks: ...%.100s", cut ? cut : "(no log)");
+    free(log);
+    H_CHECK(most <= 3, "the worker held %zu entries at once (3 at most: a delivery on its way, the task running, "
+            "the next)", most);
+    rc_job_destroy(j);
+    rc_ctx_destroy(ctx);
+    H_STOP_ALL();
+}
+
 int main(int argc, char **argv)
 {
     static const h_test tests[] = {
@@ -672,6 +734,7 @@ int main(int argc, char **argv)
         {"prefetch", t_prefetch},
         {"prefetch_stop", t_prefetch_stop},
         {"prefetch_large", t_prefetch_large},
+        {"crowded_sleeper", t_crowded_sleeper},
         {NULL, NULL},
     };
     return h_main(argc, argv, tests);

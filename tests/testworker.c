@@ -12,7 +12,9 @@
  *   bcast_sum  {rank, FNV-1a(bcast), bcast bytes}
  *   varsize    hk_varsize_len(rank) bytes of hk_varsize_byte (0 bytes too)
  *   fail       bcast {rank}: that rank fails with HK_FAIL_TEXT; others {rank}
- *   sleep      bcast {ms, salt}: sleeps ms, outputs {hk_sleep_value, pid}
+ *   sleep      bcast {ms, salt[, yields]}: sleeps ms, outputs {hk_sleep_value, pid};
+ *              first gives its CPU up `yields` times (sched_yield), each a
+ *              switch while runnable, as a preemption on a crowded CPU is
  *   locs       bcast {type 0: rc_double_loc, 1: rc_int32_loc; count}
  *   rngsum     bcast {count}: count hk_rng_value doubles, one rng block each
  * Kernels for the resilience tests (test_resilience.c, chaos.c):
@@ -49,6 +51,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,7 +162,9 @@ static long long mono_ms(void)
 static int k_sleep(rc_task *t, void *u)
 {
     (void)u;
-    uint64_t ms = param(t, 0, 0), salt = param(t, 1, 0);
+    uint64_t ms = param(t, 0, 0), salt = param(t, 1, 0), yields = param(t, 2, 0);
+    for (uint64_t i = 0; i < yields; i++)
+        sched_yield();
     /* wall-clock deadline: signals (SIGTERM, SIGSTOP/SIGCONT) do not
        shorten or restart it */
     long long end = mono_ms() + (long long)ms;
