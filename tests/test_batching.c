@@ -7,8 +7,9 @@
  * RC_OPT_MAX_BATCH 1 must really mean one task per take (and, with the
  * delivery riding on the next take, one round trip per task); a worker
  * taking its next task ahead (RC_OPT_PREFETCH) must not do it at a job's
- * end, nor keep it when stopped; the pool must
- * look for lapsed leases once a period, not once per worker; and the two
+ * end, nor keep it when stopped; a worker on a crowded CPU must not take
+ * tasks that sleep for short ones; the pool must look for lapsed leases
+ * once a period, not once per worker; and the two
  * keys this relies on - rc:{Q}:nolapsed and the job's result stream - may be
  * forged or deleted by anyone with Redis access without costing the answer.
  * Commands are counted from Redis' own INFO commandstats, the work from the
