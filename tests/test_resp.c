@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "unit.h"
 
@@ -333,6 +334,68 @@ static void test_release(void)
     rc_resp_free(p); /* frees the pools: nothing leaks (memcheck.resp) */
 }
 
+static long minor_faults(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_minflt : 0;
+}
+
+/* A "$n" bulk string of n bytes of c, with its header and CRLF; *len set. */
+static char *bulk_of(size_t n, char c, size_t *len)
+{
+    char head[32];
+    int h = snprintf(head, sizeof head, "$%zu\r\n", n);
+    char *b = malloc((size_t)h + n + 2);
+    if (!b)
+        return NULL;
+    memcpy(b, head, (size_t)h);
+    memset(b + h, c, n);
+    memcpy(b + h + n, "\r\n", 2);
+    *len = (size_t)h + n + 2;
+    return b;
+}
+
+/* One string larger than the large-string pool's whole budget (32 MiB) is
+ * kept too, alone, for the next of its size - a master reducing 64 MiB
+ * results otherwise faults in fresh pages for each - and is freed, not
+ * kept for ever, when a large string of another size comes; strings it
+ * holds are never written past their end (the ASan build). */
+static void test_release_oversized(void)
+{
+    size_t big = (size_t)40 << 20, mid = (size_t)1 << 20, lb, lm;
+    char *inb = bulk_of(big, 'b', &lb), *inm = bulk_of(mid, 'm', &lm);
+    CHECK(inb && inm, "allocation");
+    if (!inb || !inm) {
+        free(inb);
+        free(inm);
+        return;
+    }
+    rc_resp *p = rc_resp_new();
+    redisReply *out[MAXR];
+    char why[200] = "";
+    CHECK(feed(p, inb, lb, 1 << 20, out, why, sizeof why) == 1 && out[0]->len == big, "40 MiB string (%s)", why);
+    const char *first = out[0]->str;
+    rc_resp_release(p, out[0]);
+    inb[lb - 3] = 'B'; /* the second one differs in its last byte */
+    long faults = minor_faults();
+    CHECK(feed(p, inb, lb, 1 << 20, out, why, sizeof why) == 1 && out[0]->len == big, "second 40 MiB (%s)", why);
+    faults = minor_faults() - faults;
+    /* the same address proves nothing (munmap then mmap hands it out again): fresh pages fault */
+    CHECK(out[0]->str == first && faults < (long)(big / 4096 / 4),
+          "the second 40 MiB string was not received into the first one's buffer (%ld page faults)", faults);
+    CHECK(out[0]->str[0] == 'b' && out[0]->str[big - 1] == 'B' && out[0]->str[big] == '\0', "second string's bytes");
+    rc_resp_release(p, out[0]);
+    CHECK(feed(p, inm, lm, 1 << 16, out, why, sizeof why) == 1 && out[0]->len == mid, "1 MiB after it (%s)", why);
+    CHECK(out[0]->str != first && out[0]->str[mid - 1] == 'm', "a 1 MiB string was given the 40 MiB buffer");
+    rc_resp_release(p, out[0]); /* pooled within the budget: the 40 MiB one is gone */
+    CHECK(feed(p, inb, lb, 1 << 20, out, why, sizeof why) == 1 && out[0]->str[big - 1] == 'B', "third 40 MiB (%s)",
+          why);
+    freeReplyObject(out[0]);
+    rc_resp_free(p); /* nothing leaks (memcheck.resp) */
+    free(inb);
+    free(inm);
+}
+
 /* Stream ids arrive in replies (from Redis: hostile until proven) and are
    parsed once per task; anything but two plain decimal numbers that fit in
    64 bits is refused, where sscanf("%llu") took signs, spaces and wrapped
@@ -407,6 +470,7 @@ int main(void)
     test_direct();
     test_bad();
     test_release();
+    test_release_oversized();
     test_stream_ids();
     test_commands();
     return unit_done("test_resp");
