@@ -439,6 +439,10 @@ static int supervise(wopts *w)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    /* its messages must not kill it when whatever read its stderr has gone
+       (a log pipe restarted, a closed terminal): a write then fails with
+       EPIPE, and the SIGPIPE it raises waits here, consumed below */
+    sigaddset(&set, SIGPIPE);
     sigprocmask(SIG_BLOCK, &set, &old);
     pid_t me = getpid();
     int stopping = 0, gave_up = 0;
@@ -525,9 +529,15 @@ static int supervise(wopts *w)
                     kill(kids[i].pid, SIGTERM);
         }
     }
-    sigprocmask(SIG_SETMASK, &old, NULL);
     free(kids);
     fprintf(stderr, "redcoll worker: supervisor %ld done\n", (long)me);
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&pipe, NULL, &zero) == SIGPIPE)
+        ; /* raised by a write above: not for the program that gets the mask back */
+    sigprocmask(SIG_SETMASK, &old, NULL);
     return gave_up ? CLI_FAIL : CLI_OK;
 }
 

@@ -561,8 +561,45 @@ case_ops_stats_trimmed() {
     [ "$(json_field unreadable_tasks "$OUT")" = 3 ]
 }
 
+# A supervisor whose stderr reader has gone (a log pipe that died) keeps
+# supervising: each message it writes fails with EPIPE instead of killing it
+# with SIGPIPE (status 141) and leaving its workers unsupervised.
+case_ops_supervisor_stderr_gone() {
+  need_redis
+  local key=$WORK/key s kids victim out
+  make_key "$key"
+  bg "$RCLI" worker -n 2 --plugin "$PLUGIN" --redis "$URL" --key-file "$key" --queue sg 2> >(exec true)
+  s=$BG
+  if ! wait_for "2 supervised workers" 20 nchildren "$s" 2; then
+    alive "$s" || { wait_gone "$s" 1; fail "the supervisor died writing to its closed stderr (status $STATUS)"; }
+    return
+  fi
+  kids=$(children_of "$s")
+  # shellcheck disable=SC2086
+  wait_for "both workers in the registry" 20 registered sg $kids
+  sleep 0.2 # the reader has long exited: the next message meets a closed pipe
+  victim=$(head -n 1 <<<"$kids")
+  kill -KILL "$victim"
+  if ! wait_for "a new worker replacing $victim" 10 replaced "$s" "$victim"; then
+    alive "$s" || { wait_gone "$s" 1; fail "the supervisor died reporting the crash to its closed stderr (status $STATUS)"; }
+    return
+  fi
+  out=$(REDCOLL_URL=$URL REDCOLL_KEY_FILE=$key timeout -k 2 30 "$MASTER" sg sum 1000 10 2>"$WORK/m.err")
+  check "the supervised workers run a job exactly ($out)" contains "$out" '"exact":true' || dump "$WORK/m.err"
+  kids=$(children_of "$s")
+  kill -TERM "$s"
+  if wait_gone "$s" 15; then
+    check "the supervisor exits 0 on SIGTERM with its stderr closed (status $STATUS)" [ "$STATUS" = 0 ]
+  else
+    fail "supervisor still running 15 s after SIGTERM"
+  fi
+  for k in $kids; do
+    check "worker $k stopped with the supervisor" dead "$k"
+  done
+}
+
 case "$CASE" in
-ops_inspect | ops_watch | ops_cancel | ops_authfail | ops_plugin | ops_supervisor | ops_usage | ops_stats_trimmed | ops_poll) "case_$CASE" ;;
+ops_inspect | ops_watch | ops_cancel | ops_authfail | ops_plugin | ops_supervisor | ops_supervisor_stderr_gone | ops_usage | ops_stats_trimmed | ops_poll) "case_$CASE" ;;
 *) echo "test_cli_ops.sh: unknown case '$CASE'" >&2; exit 2 ;;
 esac
 finish
