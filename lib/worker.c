@@ -254,9 +254,11 @@ static long long thread_cpu_us(void)
 }
 
 /* How long this thread has waited runnable for a CPU, in us: the second
- * field of its schedstat (CONFIG_SCHED_INFO; -1 without it).  Not the
- * first field for CPU time: that lags by up to a scheduler tick for a
- * running thread, where CLOCK_THREAD_CPUTIME_ID does not. */
+ * field of its schedstat (CONFIG_SCHED_INFO; -1 without it, or where the
+ * kernel keeps no such account and prints "0 0 0": older kernels without
+ * schedstats or delay accounting).  Not the first field for CPU time: that
+ * lags by up to a scheduler tick for a running thread, where
+ * CLOCK_THREAD_CPUTIME_ID does not. */
 static long long thread_wait_us(const worker *w)
 {
     char buf[96];
@@ -265,8 +267,8 @@ static long long thread_wait_us(const worker *w)
         return -1;
     buf[n] = '\0';
     char *end;
-    (void)strtoull(buf, &end, 10);
-    if (end == buf || *end != ' ')
+    unsigned long long ran = strtoull(buf, &end, 10);
+    if (end == buf || *end != ' ' || ran == 0) /* this thread has run: 0 means not counted */
         return -1;
     const char *p = end + 1;
     unsigned long long wait = strtoull(p, &end, 10);
