@@ -43,7 +43,6 @@
 #include <pthread.h>
 #include <sys/resource.h>
 #include <sys/eventfd.h>
-#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -165,14 +164,12 @@ typedef struct worker {
        back while a task runs long: entries [sp_next, sp_end) of sp_ents
        (NULL: none to give), the current task claimed at sp_t0 (us) after
        sp_kern us of the batch's kernels; the main thread's time waiting
-       for a CPU at the last look (schedstat, ns, at sp_seen us) */
+       for a CPU at the last look (main_wait_us, at sp_seen us) */
     redisReply **sp_ents;
     size_t sp_next, sp_end;
     int sp_qi;
     double sp_avg;
-    long long sp_t0, sp_kern, sp_seen;
-    unsigned long long sp_wait;
-    int main_tid;
+    long long sp_t0, sp_kern, sp_seen, sp_wait;
     long long nb_since;       /* when they were taken */
     uint64_t done;            /* tasks delivered (guarded by mu for the registry) */
 
@@ -202,7 +199,7 @@ typedef struct worker {
     long long cpu0;           /* this thread's CPU time when the batch started */
     long long wait0;          /* and its time runnable but not running (sched_fd), us */
     long vcsw0, ivcsw0;       /* its context switches (voluntary, involuntary), without sched_fd */
-    int sched_fd;             /* /proc/thread-self/schedstat of this thread, or -1 */
+    int sched_fd;             /* the main thread's /proc/thread-self/schedstat (both threads read it), or -1 */
     int kern_n, refused_n;    /* kernels run and entries refused in it */
     uint64_t sized_job;       /* the job whose tasks' length set `batch` */
     char sized_kernel[RC_KERNEL_MAX + 1]; /* and its kernel */
@@ -253,13 +250,14 @@ static long long thread_cpu_us(void)
     return (long long)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
-/* How long this thread has waited runnable for a CPU, in us: the second
- * field of its schedstat (CONFIG_SCHED_INFO; -1 without it, or where the
- * kernel keeps no such account and prints "0 0 0": older kernels without
- * schedstats or delay accounting).  Not the first field for CPU time: that
- * lags by up to a scheduler tick for a running thread, where
- * CLOCK_THREAD_CPUTIME_ID does not. */
-static long long thread_wait_us(const worker *w)
+/* How long the main thread has waited runnable for a CPU, in us: the
+ * second field of its schedstat (CONFIG_SCHED_INFO; -1 without it, or where
+ * the kernel keeps no such account and prints "0 0 0": older kernels
+ * without schedstats or delay accounting).  Not the first field for CPU
+ * time: that lags by up to a scheduler tick for a running thread, where
+ * CLOCK_THREAD_CPUTIME_ID does not.  pread at offset 0 reads the file
+ * afresh, from either thread. */
+static long long main_wait_us(const worker *w)
 {
     char buf[96];
     ssize_t n = w->sched_fd >= 0 ? pread(w->sched_fd, buf, sizeof buf - 1, 0) : -1;
@@ -278,7 +276,7 @@ static long long thread_wait_us(const worker *w)
 static void batch_clock_start(worker *w)
 {
     w->cpu0 = thread_cpu_us();
-    if ((w->wait0 = thread_wait_us(w)) >= 0)
+    if ((w->wait0 = main_wait_us(w)) >= 0)
         return;
     struct rusage ru;
     if (getrusage(RUSAGE_THREAD, &ru) == 0) {
@@ -302,7 +300,7 @@ static long long kernel_time(const worker *w)
         cpu = w->kern_us;
     if (w->wait0 >= 0) {
         /* the wait counted is the whole batch's, kernels' or not */
-        long long wait = thread_wait_us(w), held = w->kern_us - (wait >= w->wait0 ? wait - w->wait0 : 0);
+        long long wait = main_wait_us(w), held = w->kern_us - (wait >= w->wait0 ? wait - w->wait0 : 0);
         return held > cpu ? held : cpu;
     }
     if (cpu >= w->kern_us / 2)
@@ -567,20 +565,6 @@ static void hand_back_unstarted(worker *w, int qi, redisReply **ents, size_t fro
     unbatch(w, ids, hand_back_on(w, w->conn, &w->pipe, qi, ents, from, n, ids));
 }
 
-/* The main thread's time runnable but waiting for a CPU, ns (schedstat). */
-static int main_cpu_wait(const worker *w, unsigned long long *wait)
-{
-    char path[64], buf[128];
-    snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", w->main_tid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    unsigned long long run;
-    int n = fgets(buf, sizeof buf, f) ? sscanf(buf, "%llu %llu", &run, wait) : 0;
-    fclose(f);
-    return n == 2 ? 0 : -1;
-}
-
 /* Lease thread, mu held: give the unstarted rest of the batch in hand back
  * while its task runs far longer than the batch was sized for - a new job
  * of the same kernel whose tasks are longer than the last one's, or a job
@@ -600,15 +584,12 @@ static void spill_long_batch(worker *w, rc_conn *c, rc_pipe *pipe)
     long long now = rc_now_us(), so_far = w->sp_kern + (now - w->sp_t0);
     if (so_far <= BATCH_HOLD_US || (double)so_far <= 4.0 * w->sp_avg * (double)w->sp_next)
         return;
-    unsigned long long wait;
-    if (main_cpu_wait(w, &wait) != 0)
-        return;
+    long long wait = main_wait_us(w); /* -1 (not known): wall time alone decides */
     int first_look = w->sp_seen < w->sp_t0;
-    unsigned long long dwait = wait - w->sp_wait;
-    long long dwall = now - w->sp_seen;
+    long long dwait = wait >= 0 && w->sp_wait >= 0 ? wait - w->sp_wait : 0, dwall = now - w->sp_seen;
     w->sp_wait = wait;
     w->sp_seen = now;
-    if (first_look || (double)dwait / 1000.0 > 0.5 * (double)dwall)
+    if (first_look || (double)dwait > 0.5 * (double)dwall)
         return; /* decide at the next look; or it waited for a CPU more than it ran or slept */
     char ids[MAXB][ID_MAX];
     size_t from = w->sp_next, to = w->sp_end;
@@ -2455,7 +2436,6 @@ rc_status rc_worker_run(rc_ctx *ctx)
     pthread_mutex_init(&w->mu, NULL);
     w->batch = 1;
     w->ob = &w->obx[0];
-    w->main_tid = (int)syscall(SYS_gettid);
     w->sched_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC); /* -1: kernel_time guesses */
     w->stop_fd = rc_ctx_stop_fd(ctx);
     if ((st = setup_queues(w)) != RC_OK)
