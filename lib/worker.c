@@ -144,6 +144,7 @@ typedef struct worker {
     int hb_started;
     pthread_mutex_t mu;
     int tick_fd;              /* timerfd the lease thread waits on: ticks while a batch runs, fired once to stop it */
+    int ticking;              /* tick_fd is armed (lease_ticks; guarded by mu) */
     int wake_fd;              /* eventfd: the lease thread ends the main thread's wait for work */
     int poked;                /* wake_fd holds a wake-up not read yet (guarded by mu) */
     int waiting;              /* the main thread waits in Redis for work (guarded by mu) */
@@ -211,20 +212,26 @@ typedef struct worker {
 
 static int interrupted(const worker *w) { return w->ctx->interrupted != 0; }
 
-/* The lease thread's clock: every LEASE_TICK_MS from now (on), or never.
- * Only a batch in hand needs it looked after between beats - a stop
- * request to notice, the unstarted rest to give back - and most batches
- * are delivered before the first tick.  A timer the kernel fires, set and
- * cleared here, costs two system calls a batch; waking the thread to arm
- * its own short waits cost two wake-ups a batch, a fifth of what a worker
- * of a 256-process pool spent per no-op task. */
+/* The lease thread's clock, mu held: every LEASE_TICK_MS from now (on), or
+ * never.  Only a batch in hand needs it looked after between beats - the
+ * unstarted rest to give back, a second stop request or a drain timeout to
+ * act on - and most batches are delivered before the first tick.  A timer
+ * the kernel fires, set and cleared here, costs two system calls a batch;
+ * waking the thread to arm its own short waits cost two wake-ups a batch,
+ * a fifth of what a worker of a 256-process pool spent per no-op task.  A
+ * batch of one entry has no rest, and the lease thread wakes on the first
+ * stop request by itself (stop_fd), so such batches leave it off until
+ * then: one task per take is 4 system calls a task, not 6. */
 #define LEASE_TICK_MS 50
 static void lease_ticks(worker *w, int on)
 {
+    if (on == w->ticking)
+        return;
     struct itimerspec t = {{0, 0}, {0, 0}};
     if (on)
         t.it_interval.tv_nsec = t.it_value.tv_nsec = LEASE_TICK_MS * 1000000L;
     (void)timerfd_settime(w->tick_fd, 0, &t, NULL);
+    w->ticking = on;
 }
 
 /* Stop the lease thread, if it runs, and wait for it: its timer fires
@@ -237,6 +244,7 @@ static void lease_stop(worker *w)
     pthread_mutex_lock(&w->mu);
     w->hb_stop = 1;
     (void)timerfd_settime(w->tick_fd, 0, &t, NULL);
+    w->ticking = 0; /* the one shot replaced the ticks */
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->hb, NULL);
     w->hb_started = 0;
@@ -625,8 +633,8 @@ static size_t unshare_batch(worker *w)
     size_t end = w->sp_end;
     w->sp_ents = NULL;
     w->sp_next = w->sp_end = 0;
-    pthread_mutex_unlock(&w->mu);
     lease_ticks(w, 0);
+    pthread_mutex_unlock(&w->mu);
     return end;
 }
 
@@ -677,8 +685,11 @@ static void *lease_thread(void *arg)
            times a second for nothing. */
         long long to_beat = next_beat - rc_now_ms();
         pthread_mutex_unlock(&w->mu);
-        struct pollfd p = {.fd = w->tick_fd, .events = POLLIN};
-        if (poll(&p, 1, to_beat <= 0 ? 0 : to_beat > INT_MAX ? INT_MAX : (int)to_beat) > 0) {
+        /* and the first stop request itself (the pipe stays readable after
+           it): a batch of one entry runs without ticks until then */
+        struct pollfd p[2] = {{.fd = w->tick_fd, .events = POLLIN}, {.fd = w->stop_fd, .events = POLLIN}};
+        nfds_t np = !stop_seen && w->stop_fd >= 0 ? 2 : 1;
+        if (poll(p, np, to_beat <= 0 ? 0 : to_beat > INT_MAX ? INT_MAX : (int)to_beat) > 0 && p[0].revents) {
             uint64_t ticks;
             (void)!read(w->tick_fd, &ticks, sizeof ticks); /* clears it; nonblocking */
         }
@@ -688,8 +699,11 @@ static void *lease_thread(void *arg)
         spill_long_batch(w, c, &spill_pipe);
         long long now = rc_now_ms();
         int stops = (int)ctx->interrupted;
-        if (stops && !stop_seen)
+        if (stops && !stop_seen) {
             stop_seen = now;
+            if (w->sp_ents)
+                lease_ticks(w, 1); /* a second request or the drain timeout may come while it runs */
+        }
         int give_back = w->nb > 0 && !w->handed_back &&
                         (stops >= 2 || (stops && ctx->drain_timeout_ms > 0 && now - stop_seen >= ctx->drain_timeout_ms));
         if (!give_back && now < next_beat)
@@ -2580,8 +2594,9 @@ rc_status rc_worker_run(rc_ctx *ctx)
         w->sp_qi = qi;
         w->sp_avg = w->avg_us;
         w->sp_seen = 0;
+        if (nent > 1 || interrupted(w))
+            lease_ticks(w, 1);
         pthread_mutex_unlock(&w->mu);
-        lease_ticks(w, 1);
         /* a descriptor some entry of the batch carries (the master puts one
            in every k-th), for its job's entries that carry none: a worker's
            first batch of a job then needs no GET for it */

@@ -406,9 +406,13 @@ static void drain_case(const char *const *opts, int twice, const char *what)
     H_STOP_ALL();
 }
 
+/* A lease of 20 s puts the worker's beats 5 s apart, as long as the task:
+ * the drain timeout must be acted on from the first stop request on, by the
+ * lease thread woken by the request itself (a task alone in its batch runs
+ * without the lease thread's ticks until then), not at a beat. */
 static void t_sigterm_drain_timeout(void)
 {
-    static const char *const opts[] = {"--lease", "2", "--drain-timeout", "0.5", "--exit-on-abandon", NULL};
+    static const char *const opts[] = {"--lease", "20", "--drain-timeout", "0.5", "--exit-on-abandon", NULL};
     drain_case(opts, 0, "drain-timeout");
 }
 
