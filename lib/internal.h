@@ -219,6 +219,10 @@ typedef struct rc_conn {
     redisReply **kept;        /* ... in this FIFO once read, for rc_conn_take_kept */
     size_t kept_head, kept_n, kept_cap;
     rc_resp *resp;            /* reply reader (allocated on first use) */
+    long long last_reply_ms;  /* when the last awaited reply came (rc_now_ms) */
+    int peek_after_quiet;     /* 1: rc_conn_ensure peeks only after RC_PEEK_QUIET_MS without one
+                                 (a worker's loop, which retries a command that meets a dead
+                                 socket); 0: before every command (a master's submit fails) */
     char sha[RC_SCRIPT_SLOTS][41]; /* SHA1 of the loaded queue scripts ("" unknown) */
     char err[256];
 } rc_conn;

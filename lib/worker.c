@@ -2440,6 +2440,7 @@ rc_status rc_worker_run(rc_ctx *ctx)
         free(w);
         return rc_seterr(ctx, RC_ENOMEM, "out of memory");
     }
+    w->conn->peek_after_quiet = 1; /* the loop retries a command that meets a dead socket */
     rc_random_u64(&w->wid);
     if (!w->wid)
         w->wid = 1;
