@@ -221,7 +221,7 @@ static int interrupted(const worker *w) { return w->ctx->interrupted != 0; }
  * a fifth of what a worker of a 256-process pool spent per no-op task.  A
  * batch of one entry has no rest, and the lease thread wakes on the first
  * stop request by itself (stop_fd), so such batches leave it off until
- * then: one task per take is 4 system calls a task, not 6. */
+ * then: two system calls a task fewer, one task per take. */
 #define LEASE_TICK_MS 50
 static void lease_ticks(worker *w, int on)
 {
@@ -1169,9 +1169,6 @@ static int all_ones(const redisReply *r, size_t n)
     return 1;
 }
 
-/* A delivery of small results: one EVALSHA of DELIVER_SMALL (and the next
- * take), the same semantics as the MULTI of deliver_trip.  On RC_OK
- * refused[i] says entry i was left alone because its result stream is gone. */
 /* DELIVER_SMALL's reply r (st: how it came; released here) into refused[]:
  * one verdict per result stream, gid[i] entry i's (1: its results went in
  * and were acked; plain acks, gid -1, always are). */
@@ -1190,6 +1187,9 @@ static rc_status small_verdicts(rc_conn *c, rc_status st, redisReply *r, int n, 
     return st;
 }
 
+/* A delivery of small results: one EVALSHA of DELIVER_SMALL (and the next
+ * take), the same semantics as the MULTI of deliver_trip.  On RC_OK
+ * refused[i] says entry i was left alone because its result stream is gone. */
 static rc_status deliver_small(worker *w, int qi, int n, char (*ids)[ID_MAX], char (*res)[320],
                                const unsigned char *const *envs, const size_t *lens, const read_cmd *next,
                                redisReply **next_reply, int *refused)
@@ -2274,6 +2274,15 @@ static int live_queues(const worker *w)
     return n;
 }
 
+/* Would our next take be a plain read of queue qi, our one live queue, with
+ * no lapsed-lease scan due?  Only such a take may go early: with the
+ * delivery, or as a batch starts (prefetch_worth). */
+static int plain_next_take(const worker *w, int qi)
+{
+    return live_queues(w) == 1 && !w->q[qi].removed &&
+           rc_now_ms() - w->q[qi].last_reclaim < reclaim_period(w->ctx);
+}
+
 /* The task stream of queue qi vanished.  Only an authenticated removal
  * makes us stop serving it; anything else (a flush, a restart without
  * persistence, someone without the key deleting it) and we recreate it.
@@ -2354,7 +2363,7 @@ static int prefetch_worth(worker *w, int qi, redisReply **ents, size_t nent)
     double est = w->avg_us * (double)nent;
     if (est < PREFETCH_MIN_US || est > (double)ctx->lease_ms * 1000.0 / 8)
         return 0;
-    if (live_queues(w) != 1 || w->q[qi].removed || rc_now_ms() - w->q[qi].last_reclaim >= reclaim_period(ctx))
+    if (!plain_next_take(w, qi))
         return 0;
     rc_env e;
     unsigned char *buf;
@@ -2712,8 +2721,7 @@ rc_status rc_worker_run(rc_ctx *ctx)
             /* the next take rides with the delivery when it would be a plain
                read of our one queue (no lapsed-lease scan due) */
             int next = -1;
-            if (st == RC_OK && !pre && !interrupted(w) && live_queues(w) == 1 &&
-                rc_now_ms() - w->q[qi].last_reclaim < reclaim_period(ctx) && !w->q[qi].removed)
+            if (st == RC_OK && !pre && !interrupted(w) && plain_next_take(w, qi))
                 next = qi;
             if (next >= 0)
                 read_cmd_init(w, &pre_cmd, &next, 1, idle_slice(w));
