@@ -854,19 +854,24 @@ static inline rc_ctx *h_ctx(void) { return h_ctx_key(H.keyfile); }
 /* ------------------------------------------------------------------ */
 /* Jobs the integration tests share                                      */
 
-/* A "sleep" job gathering {hk_sleep_value, pid} per task.  params and out
- * (2*T words) must outlive the job. */
+/* A "sleep" job of bcast params (np words: ms, salt[, yields]) gathering
+ * {hk_sleep_value, pid} per task.  params and out (2*T words) must outlive
+ * the job. */
+static inline rc_job *h_sleep_job_params(rc_ctx *ctx, uint64_t T, const uint64_t *params, size_t np, uint64_t *out)
+{
+    rc_job *j = NULL;
+    memset(out, 0xEE, 2 * T * sizeof *out);
+    H_OK(ctx, rc_job_create(ctx, "sleep", T, &j));
+    H_OK(ctx, rc_job_bcast(j, params, np, RC_UINT64));
+    H_OK(ctx, rc_job_gather(j, out, 2, RC_UINT64));
+    return j;
+}
 static inline rc_job *h_sleep_job(rc_ctx *ctx, uint64_t T, uint64_t ms, uint64_t salt, uint64_t params[2],
                                   uint64_t *out)
 {
-    rc_job *j = NULL;
     params[0] = ms;
     params[1] = salt;
-    memset(out, 0xEE, 2 * T * sizeof *out);
-    H_OK(ctx, rc_job_create(ctx, "sleep", T, &j));
-    H_OK(ctx, rc_job_bcast(j, params, 2, RC_UINT64));
-    H_OK(ctx, rc_job_gather(j, out, 2, RC_UINT64));
-    return j;
+    return h_sleep_job_params(ctx, T, params, 2, out);
 }
 
 /* Every task's value exact, every delivering pid one of our workers. */

@@ -700,12 +700,8 @@ static void t_crowded_sleeper(void)
     H_CHECK(sched_setaffinity(0, sizeof all, &all) == 0, "sched_setaffinity: %s", strerror(errno));
     h_nap_ms(300); /* its second beat: it knows the pool */
     rc_ctx *ctx = h_ctx();
-    uint64_t pa[3] = {MS, 61, YIELDS};
-    rc_job *j = NULL;
-    memset(out, 0xEE, sizeof out);
-    H_OK(ctx, rc_job_create(ctx, "sleep", T, &j));
-    H_OK(ctx, rc_job_bcast(j, pa, 3, RC_UINT64));
-    H_OK(ctx, rc_job_gather(j, out, 2, RC_UINT64));
+    static const uint64_t pa[3] = {MS, 61, YIELDS};
+    rc_job *j = h_sleep_job_params(ctx, T, pa, 3, out);
     H_OK(ctx, rc_job_submit(j));
     size_t tail, most = held_while_running(j, T, w, &tail);
     H_OK(ctx, rc_job_wait(j));
